@@ -1,0 +1,29 @@
+"""Cross-entropy losses and their gradients for NumPy arrays.
+
+Four losses, binary or categorical, from logits or from probabilities, with the same
+options and one reduction rule:
+
+- :func:`binary_cross_entropy`
+- :func:`binary_cross_entropy_with_logits`
+- :func:`categorical_cross_entropy`
+- :func:`categorical_cross_entropy_with_logits`
+
+Large inputs are spread over threads; :func:`get_num_threads`, :func:`set_num_threads`
+and :func:`num_threads` control how many.
+"""
+
+from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits
+from ._categorical import categorical_cross_entropy, categorical_cross_entropy_with_logits
+from ._threads import get_num_threads, num_threads, set_num_threads
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "categorical_cross_entropy",
+    "categorical_cross_entropy_with_logits",
+    "get_num_threads",
+    "num_threads",
+    "set_num_threads",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,275 @@
+"""Argument checking and conversion, shared by every loss.
+
+Every function here raises ``TypeError`` for a wrong kind of value and ``ValueError``
+for a wrong value, with a message that names the argument, what was expected and
+what was given. None of them writes into an array it is given.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "FloatArray",
+    "Reduction",
+    "as_computation_array",
+    "as_float_argument",
+    "as_real_array",
+    "check_axis",
+    "check_binary_target",
+    "check_class_weight",
+    "check_eps",
+    "check_ignore_index",
+    "check_label_smoothing",
+    "check_out",
+    "check_reduction",
+    "check_unit_interval",
+    "check_weight",
+    "check_where",
+    "warn_if_rows_do_not_sum_to_one",
+]
+
+FloatArray = npt.NDArray[np.floating[Any]]
+Reduction = Literal["mean", "sum", "none"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _describe(array: np.ndarray[Any, Any]) -> str:
+    return f"an array of shape {array.shape} and dtype {array.dtype}"
+
+
+def as_real_array(value: object, name: str) -> np.ndarray[Any, Any]:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged nested lists, for instance
+        msg = f"{name} must be array-like, got {type(value).__name__}: {error}"
+        raise TypeError(msg) from None
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        msg = f"{name} must hold real numbers (float, int or bool), got {_describe(array)}"
+        raise TypeError(msg)
+    return array
+
+
+def as_computation_array(value: object, name: str) -> FloatArray:
+    """Convert the first argument of a loss, choosing the computation dtype.
+
+    float32 and float64 are kept, float16 is computed in float32, integer and bool
+    arrays in float64. Nothing is copied that need not be.
+    """
+    array = as_real_array(value, name)
+    if array.dtype == np.float16:
+        return array.astype(np.float32)
+    if array.dtype.kind in "biu" or array.dtype.itemsize > 8:
+        return array.astype(np.float64)
+    return array
+
+
+def as_float_argument(value: object, name: str, dtype: np.dtype[Any]) -> FloatArray:
+    """Convert a floating argument (targets, weights) to the computation dtype."""
+    return as_real_array(value, name).astype(dtype, copy=False)
+
+
+def check_reduction(reduction: object) -> Reduction:
+    """Return `reduction` if it is one of ``"mean"``, ``"sum"``, ``"none"``."""
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        msg = f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
+        raise ValueError(msg)
+    return reduction  # type: ignore[return-value]
+
+
+def _check_real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        msg = f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
+        raise TypeError(msg)
+    return float(value)
+
+
+def check_label_smoothing(label_smoothing: object) -> float:
+    """Return `label_smoothing` as a float in [0, 1]."""
+    value = _check_real(label_smoothing, "label_smoothing")
+    if not 0.0 <= value <= 1.0:
+        msg = f"label_smoothing must be in [0, 1], got {label_smoothing!r}"
+        raise ValueError(msg)
+    return value
+
+
+def check_eps(eps: object, dtype: np.dtype[Any]) -> float:
+    """Return the clipping bound: `eps`, or the machine epsilon of `dtype` for None."""
+    if eps is None:
+        return float(np.finfo(dtype).eps)
+    value = _check_real(eps, "eps")
+    if not 0.0 <= value <= 0.5:
+        msg = f"eps must be None or a number in [0, 0.5], got {eps!r}"
+        raise ValueError(msg)
+    return value
+
+
+def check_axis(axis: object, ndim: int) -> int:
+    """Return `axis` as a non-negative index into `ndim` dimensions."""
+    if isinstance(axis, bool):
+        msg = f"axis must be an int, got {axis!r}"
+        raise TypeError(msg)
+    try:
+        index = operator.index(axis)  # type: ignore[arg-type]
+    except TypeError:
+        msg = f"axis must be an int, got {axis!r} of type {type(axis).__name__}"
+        raise TypeError(msg) from None
+    if not -ndim <= index < ndim:
+        msg = f"axis {index} is out of range for an input with {ndim} dimension(s)"
+        raise ValueError(msg)
+    return index % ndim
+
+
+def check_ignore_index(ignore_index: object) -> int | None:
+    """Return `ignore_index` as an int, or None."""
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer):
+        msg = (
+            f"ignore_index must be an int or None, got {ignore_index!r} "
+            f"of type {type(ignore_index).__name__}"
+        )
+        raise TypeError(msg)
+    return int(ignore_index)
+
+
+def _broadcast(array: np.ndarray[Any, Any], name: str, shape: tuple[int, ...], what: str) -> Any:
+    try:
+        return np.broadcast_to(array, shape)
+    except ValueError:
+        msg = f"{name} of shape {array.shape} does not broadcast against the {what} {shape}"
+        raise ValueError(msg) from None
+
+
+def check_weight(
+    weight: object, name: str, shape: tuple[int, ...], what: str, dtype: np.dtype[Any]
+) -> FloatArray:
+    """Return a finite, non-negative weight broadcast (read-only) to `shape`."""
+    array = as_float_argument(weight, name, dtype)
+    array = _broadcast(array, name, shape, what)
+    if not np.all(np.isfinite(array)):
+        msg = f"{name} must be finite, got {_describe(array)} with non-finite values"
+        raise ValueError(msg)
+    if np.any(array < 0):
+        msg = f"{name} must be >= 0, got a minimum of {array.min()}"
+        raise ValueError(msg)
+    return array  # type: ignore[no-any-return]
+
+
+def check_class_weight(
+    class_weight: object, n_classes: int, dtype: np.dtype[Any]
+) -> FloatArray | None:
+    """Return `class_weight` as a finite, non-negative vector of length `n_classes`."""
+    if class_weight is None:
+        return None
+    weight = as_float_argument(class_weight, "class_weight", dtype)
+    if weight.shape != (n_classes,):
+        msg = (
+            f"class_weight must have shape ({n_classes},), one weight per class, "
+            f"got shape {weight.shape}"
+        )
+        raise ValueError(msg)
+    return check_weight(weight, "class_weight", (n_classes,), "classes", dtype)
+
+
+def check_where(where: object, shape: tuple[int, ...], what: str) -> np.ndarray[Any, Any] | None:
+    """Return `where` as a boolean array broadcast to `shape`, or None."""
+    if where is None:
+        return None
+    array = np.asarray(where)
+    if array.dtype != np.bool_:
+        msg = f"where must be a boolean array, got {_describe(array)}"
+        raise TypeError(msg)
+    return _broadcast(array, "where", shape, what)  # type: ignore[no-any-return]
+
+
+def check_unit_interval(
+    values: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
+) -> None:
+    """Raise unless every counted value lies in [0, 1] (NaN does not)."""
+    inside = (values >= 0) & (values <= 1)
+    if counted is not None:
+        inside |= ~counted
+    if not np.all(inside):
+        bad = values[~inside]
+        msg = (
+            f"{name} must lie in [0, 1], got {bad.size} value(s) outside it "
+            f"or NaN, for example {bad.flat[0]!r}"
+        )
+        raise ValueError(msg)
+
+
+def check_binary_target(
+    target: object,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    counted: np.ndarray[Any, Any] | None,
+) -> FloatArray:
+    """Return a binary target of the input's `shape`, checked to lie in [0, 1]."""
+    array = as_real_array(target, "target")
+    if array.shape != shape:
+        msg = f"target must have the input's shape {shape}, got shape {array.shape}"
+        raise ValueError(msg)
+    if array.dtype.kind in "iu":
+        is_binary = (array == 0) | (array == 1)
+        if counted is not None:
+            is_binary |= ~counted
+        if not np.all(is_binary):
+            msg = (
+                "target with an integer dtype must hold only 0 and 1, got "
+                f"{array[~is_binary].flat[0]!r}"
+            )
+            raise ValueError(msg)
+        return array.astype(dtype)
+    result = array.astype(dtype, copy=False)
+    if array.dtype.kind == "f":
+        check_unit_interval(result, "target", counted)
+    return result
+
+
+def warn_if_rows_do_not_sum_to_one(
+    row_sums: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
+) -> None:
+    """Warn, as scikit-learn does, when probability rows do not sum to 1."""
+    dtype = row_sums.dtype if row_sums.dtype.kind == "f" else np.dtype(np.float64)
+    tolerance = np.sqrt(np.finfo(dtype).eps)
+    off = np.abs(row_sums - 1) > tolerance
+    if counted is not None:
+        off &= counted
+    if np.any(off):
+        worst = row_sums[off].flat[0]
+        msg = (
+            f"{name}: {np.count_nonzero(off)} row(s) along the class axis do not sum to 1 "
+            f"(tolerance {tolerance:.2g}), for example {worst!r}; the loss is computed as given"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=4)
+
+
+def check_out(
+    out: object, shape: tuple[int, ...], dtype: np.dtype[Any], *inputs: object
+) -> FloatArray:
+    """Return `out` if it can receive the gradient and shares no memory with an input."""
+    if not isinstance(out, np.ndarray):
+        msg = f"out must be a NumPy array, got {type(out).__name__}"
+        raise TypeError(msg)
+    if out.dtype != dtype:
+        msg = f"out must have the computation dtype {dtype}, got dtype {out.dtype}"
+        raise TypeError(msg)
+    if out.shape != shape:
+        msg = f"out must have the input's shape {shape}, got shape {out.shape}"
+        raise ValueError(msg)
+    if not out.flags.writeable:
+        msg = "out must be writeable, got a read-only array"
+        raise ValueError(msg)
+    for array in inputs:
+        if isinstance(array, np.ndarray) and np.shares_memory(out, array):
+            msg = "out must not share memory with an input array"
+            raise ValueError(msg)
+    return out
