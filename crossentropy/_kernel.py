@@ -30,8 +30,13 @@ from ._validation import FloatArray
 
 __all__ = ["softmax_cross_entropy", "weighted_product"]
 
-# Elements of one row block: a block and its exponentials stay in the L2 cache.
-_BLOCK_ELEMENTS = 1 << 14
+# Elements of one block of rows: a block and its exponentials stay in the L2 cache,
+# and blocks are large enough that the cost of a NumPy call is small beside its work.
+_BLOCK_ELEMENTS = 1 << 16
+# Up to this many classes, blocks are transposed to (classes, rows) ...
+_MAX_TRANSPOSED_CLASSES = 32
+# ... and hold this many rows.
+_TRANSPOSED_BLOCK_ROWS = 4096
 
 
 def weighted_product(weight: Any, values: FloatArray) -> Any:
@@ -42,7 +47,13 @@ def weighted_product(weight: Any, values: FloatArray) -> Any:
 
 
 class _Problem:
-    """The arrays of one call, shared read-only by the threads that work on its blocks."""
+    """One call of the kernel: its arrays, shared by the threads that work on its blocks.
+
+    Each block of rows is laid out so that the class reductions are fast in NumPy: as
+    it is, (rows, classes), when the class axis is long; transposed, (classes, rows),
+    when it is short, so that a reduction over classes runs over whole contiguous rows.
+    A block never writes outside its own rows of the per-row results.
+    """
 
     def __init__(
         self,
@@ -55,115 +66,182 @@ class _Problem:
         grad: FloatArray | None,
         grad_scale: FloatArray | None,
     ) -> None:
-        n_classes = logits.shape[1]
+        n_rows, n_classes = logits.shape
+        dtype = logits.dtype.type
         self.logits = logits
         self.labels = labels
         self.soft_target = soft_target
         self.class_weight = class_weight
-        self.hard_fraction = 1.0 - label_smoothing
-        self.smooth_share = label_smoothing / n_classes
+        self.hard_fraction = dtype(1.0 - label_smoothing)
+        self.smooth_share = dtype(label_smoothing / n_classes)
         self.grad = grad
         self.grad_scale = grad_scale
-        self.losses = np.empty(logits.shape[0], dtype=logits.dtype)
-        # Smoothing with integer targets: sum_c w_c (m - x_c) over the classes of
-        # non-zero weight (a class of weight 0 contributes exactly 0, even at -inf).
-        self.smooth_columns: np.ndarray[Any, Any] | None = None
+        self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
+        # Per row: sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for integer
+        # targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
+        self.others = np.empty(n_rows, dtype=dtype)
+        self.margin = np.empty(n_rows, dtype=dtype)
+        self.spread = np.empty(n_rows, dtype=dtype) if label_smoothing > 0 else None
+        # Smoothing spreads weight over the classes of non-zero class weight only, so
+        # that a class of weight 0 contributes exactly 0, even with a logit of -inf.
+        self.smooth_classes: np.ndarray[Any, Any] | None = None
         self.smooth_weight: FloatArray | None = None
-        self.total_class_weight = float(n_classes)
+        total_class_weight = dtype(n_classes)
         if class_weight is not None:
-            self.total_class_weight = float(np.sum(class_weight, dtype=np.float64))
+            total_class_weight = class_weight.sum(dtype=np.float64).astype(logits.dtype)
             positive = class_weight > 0
             if not np.all(positive):
-                self.smooth_columns = np.flatnonzero(positive)
+                self.smooth_classes = np.flatnonzero(positive)
             self.smooth_weight = class_weight[positive]
-
-    def target_sums(
-        self, start: int, stop: int, shifted: FloatArray
-    ) -> tuple[Any, Any, FloatArray | None]:
-        """Return ``A``, ``sum_c a_c (m - x_c)`` and the dense weights ``a`` of a block.
-
-        `shifted` holds ``x - m`` for the rows of the block. ``a`` is None for integer
-        targets, whose weights are never built as a dense array.
-        """
-        dtype = shifted.dtype
-        if self.labels is None:
-            assert self.soft_target is not None
-            weights = self.soft_target[start:stop] * dtype.type(self.hard_fraction)
-            weights += dtype.type(self.smooth_share)
-            if self.class_weight is not None:
-                weights *= self.class_weight
-            with np.errstate(invalid="ignore"):
-                products = weights * shifted
-            products[weights == 0] = 0
-            return weights.sum(axis=1), -products.sum(axis=1), weights
-        labels = self.labels[start:stop]
-        rows = np.arange(stop - start)
-        label_weight: Any = 1.0 if self.class_weight is None else self.class_weight[labels]
-        hard = dtype.type(self.hard_fraction) * label_weight
-        total = hard + dtype.type(self.smooth_share * self.total_class_weight)
-        margin = weighted_product(hard, -shifted[rows, labels])
-        if self.smooth_share > 0:
-            columns = shifted if self.smooth_columns is None else shifted[:, self.smooth_columns]
-            spread = (
-                columns.sum(axis=1) if self.smooth_weight is None else columns @ self.smooth_weight
-            )
-            margin = margin - dtype.type(self.smooth_share) * spread
-        return total, margin, None
+        # A = sum_c a_c per row: known before the pass for integer targets.
+        self.hard: Any = None
+        self.total: Any
+        if labels is None:
+            self.total = np.empty(n_rows, dtype=dtype)
+        else:
+            label_weight = 1.0 if class_weight is None else class_weight[labels]
+            self.hard = self.hard_fraction * label_weight
+            self.total = self.hard + self.smooth_share * total_class_weight
 
     def run_rows(self, start: int, stop: int) -> None:
-        """Compute the losses (and the gradient) of rows ``start:stop``, block by block."""
+        """Compute rows ``start:stop``, block by block, with one work buffer."""
         n_classes = self.logits.shape[1]
-        block_rows = max(1, _BLOCK_ELEMENTS // max(n_classes, 1))
-        buffer = np.empty((min(block_rows, stop - start), n_classes), dtype=self.logits.dtype)
+        if self.transposed:
+            block_rows = _TRANSPOSED_BLOCK_ROWS
+            shape = (n_classes, min(block_rows, stop - start))
+        else:
+            block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+            shape = (min(block_rows, stop - start), n_classes)
+        buffer = np.empty(shape, dtype=self.logits.dtype)
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
-            self.run_block(begin, end, buffer[: end - begin])
+            self.run_block(begin, end, buffer)
 
     def run_block(self, start: int, stop: int, buffer: FloatArray) -> None:
-        """Compute the losses (and the gradient) of one block of rows."""
+        """Compute one block of rows: per-row sums, and the gradient if asked for."""
         block = self.logits[start:stop]
-        rows = np.arange(stop - start)
+        n = stop - start
+        rows = np.arange(n)
         grad_block = None if self.grad is None else self.grad[start:stop]
-        work = buffer
-        if grad_block is not None and grad_block.flags.c_contiguous:
-            work = grad_block
-        top = np.argmax(block, axis=1)
-        row_max = block[rows, top]
         with np.errstate(invalid="ignore"):
-            np.subtract(block, row_max[:, None], out=work)
-        total, margin, dense_weights = self.target_sums(start, stop, work)
-        np.exp(work, out=work)
-        work[rows, top] = 0
-        others = work.sum(axis=1)
-        log_sum = np.log1p(others)
-        self.losses[start:stop] = weighted_product(total, log_sum) + margin
+            if self.transposed:
+                # (classes, rows): the maxima are found by comparing with 0 after the
+                # shift, and may tie; each exponential of a maximum is exactly 1.
+                work = buffer[:, :n]
+                np.copyto(work, block.T)
+                row_max = np.max(work, axis=0)
+                np.subtract(work, row_max, out=work)
+                is_max = work == 0
+                self.target_sums(start, stop, work, rows)
+                np.exp(work, out=work)
+                np.subtract(work, is_max, out=work)
+                others = work.sum(axis=0)
+                others += np.count_nonzero(is_max, axis=0) - 1
+            else:
+                work = buffer[:n]
+                if grad_block is not None and grad_block.flags.c_contiguous:
+                    work = grad_block
+                top = np.argmax(block, axis=1)
+                np.subtract(block, block[rows, top][:, None], out=work)
+                self.target_sums(start, stop, work, rows)
+                np.exp(work, out=work)
+                work[rows, top] = 0
+                others = work.sum(axis=1)
+        self.others[start:stop] = others
         if grad_block is None:
             return
+        if self.transposed:
+            np.add(work, is_max, out=work)
+        else:
+            work[rows, top] = 1
+        self.gradient(start, stop, work, rows, others)
+        if self.transposed:
+            grad_block[...] = work.T
+        elif work is not grad_block:
+            grad_block[...] = work
+
+    def per_row(self, values: Any) -> Any:
+        """Shape per-row `values` to broadcast against a work block."""
+        return values if self.transposed else values[:, None]
+
+    def class_index(self, labels: Any, rows: Any) -> tuple[Any, Any]:
+        """Index the (label, row) entries of a work block."""
+        return (labels, rows) if self.transposed else (rows, labels)
+
+    def target_sums(self, start: int, stop: int, shifted: FloatArray, rows: Any) -> None:
+        """Store the target-weighted sums of ``m - x`` of a block, from ``shifted = x - m``."""
+        axis = 0 if self.transposed else 1
+        if self.labels is None:
+            weights = self.dense_weights(start, stop)
+            products = weights * shifted
+            products[weights == 0] = 0
+            self.total[start:stop] = weights.sum(axis=axis)
+            self.margin[start:stop] = -products.sum(axis=axis)
+            return
+        labels = self.labels[start:stop]
+        self.margin[start:stop] = -shifted[self.class_index(labels, rows)]
+        if self.spread is None:
+            return
+        if self.smooth_classes is not None:
+            shifted = np.take(shifted, self.smooth_classes, axis=axis)
+        if self.smooth_weight is None:
+            spread = shifted.sum(axis=axis)
+        elif self.transposed:
+            spread = self.smooth_weight @ shifted
+        else:
+            spread = shifted @ self.smooth_weight
+        self.spread[start:stop] = -spread
+
+    def dense_weights(self, start: int, stop: int) -> FloatArray:
+        """Return the smoothed, class-weighted probability targets of a block, laid out."""
+        assert self.soft_target is not None
+        target = self.soft_target[start:stop]
+        weights = (target.T if self.transposed else target) * self.hard_fraction
+        weights += self.smooth_share
+        if self.class_weight is not None:
+            weights *= self.class_weight[:, None] if self.transposed else self.class_weight
+        return weights
+
+    def gradient(
+        self, start: int, stop: int, exps: FloatArray, rows: Any, others: FloatArray
+    ) -> None:
+        """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place."""
         assert self.grad_scale is not None
         scale = self.grad_scale[start:stop]
-        work[rows, top] = 1
-        work *= (scale * total / (1 + others))[:, None]
-        if dense_weights is not None:
-            dense_weights *= scale[:, None]
-            work -= dense_weights
+        total = self.total if np.ndim(self.total) == 0 else self.total[start:stop]
+        exps *= self.per_row(scale * total / (1 + others))
+        if self.labels is None:
+            exps -= self.dense_weights(start, stop) * self.per_row(scale)
         else:
-            assert self.labels is not None
             labels = self.labels[start:stop]
-            hard = self.hard_fraction * (
-                1.0 if self.class_weight is None else self.class_weight[labels]
-            )
-            work[rows, labels] -= scale * hard
-            if self.smooth_share > 0:
+            hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
+            exps[self.class_index(labels, rows)] -= scale * hard
+            if self.spread is not None:
                 share = scale * self.smooth_share
                 if self.class_weight is None:
-                    work -= share[:, None]
+                    exps -= self.per_row(share)
+                elif self.transposed:
+                    exps -= np.multiply.outer(self.class_weight, share)
                 else:
-                    work -= np.multiply.outer(share, self.class_weight)
+                    exps -= np.multiply.outer(share, self.class_weight)
         left_out = scale == 0
         if np.any(left_out):
-            work[left_out] = 0
-        if work is not grad_block:
-            grad_block[...] = work
+            if self.transposed:
+                exps[:, left_out] = 0
+            else:
+                exps[left_out] = 0
+
+    def losses(self) -> FloatArray:
+        """Combine the per-row sums into ``A log(1 + others) + margin``."""
+        log_sum = np.log1p(self.others)
+        if self.labels is None:
+            margin = self.margin
+        else:
+            margin = weighted_product(self.hard, self.margin)
+            if self.spread is not None:
+                margin += self.smooth_share * self.spread
+        losses: FloatArray = weighted_product(self.total, log_sum) + margin
+        return losses.astype(self.logits.dtype, copy=False)
 
 
 def softmax_cross_entropy(
@@ -211,4 +289,4 @@ def softmax_cross_entropy(
         grad_scale=grad_scale,
     )
     run_in_ranges(problem.run_rows, logits.shape[0], logits.shape[1])
-    return problem.losses
+    return problem.losses()

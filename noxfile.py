@@ -1,0 +1,51 @@
+"""Development sessions: ``nox -s tests``, ``lint``, ``examples``, ``bench``, ``compare``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite and the doctests."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style, formatting and types."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example on the data sets that ship with scikit-learn."""
+    session.install("-e", ".[examples]")
+    session.env["MPLBACKEND"] = "Agg"
+    session.run("python", "examples/score_classifier.py")
+    session.run("python", "examples/digits_training.py")
+    session.run("python", "examples/imbalanced_binary.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every asv benchmark once, in this environment, to check that they work."""
+    session.install("-e", ".[bench]")
+    session.chdir("benchmarks")
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "run", "--quick", "--python=same", "--dry-run", "--show-stderr")
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Time ours against PyTorch CPU and scikit-learn on the same arrays, as ratios."""
+    session.install("-e", ".[examples]")
+    session.install("torch==2.13.0")
+    session.run("python", "benchmarks/compare.py", *session.posargs)
