@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._kernel import weighted_product
-from ._reduction import gradient_scale, reduce, total_weight
+from ._reduction import gradient_scale, reduce, reduce_sum, total_weight
+from ._threads import run_in_ranges
 from ._validation import (
     FloatArray,
     Reduction,
@@ -26,83 +26,258 @@ from ._validation import (
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
 
-@dataclass
-class _Binary:
-    """A binary call, checked: the input, the target weights of both terms, the weights.
+# Bytes of one block of each work buffer: the handful of buffers stays in the L2 cache.
+_BLOCK_BYTES = 1 << 19
 
-    ``negative = 1 - t`` and ``positive = pos_weight * t`` with the smoothed target
-    ``t``; ``weight`` is the sample weight, 0 where an element is left out.
+
+def _flat(array: Any, shape: tuple[int, ...]) -> Any:
+    """Return a 0-d `array` as it is, anything else broadcast to `shape` and flattened."""
+    if np.ndim(array) == 0:
+        return array
+    return np.broadcast_to(array, shape).reshape(-1)
+
+
+def _part(array: Any, start: int, stop: int) -> Any:
+    """Return elements ``start:stop`` of a flat array, or a scalar as it is."""
+    return array if np.ndim(array) == 0 else array[start:stop]
+
+
+class _Binary:
+    """A binary call, checked and flattened, computed block by block on every core.
+
+    With the smoothed target ``t``, each element's loss is ``a f + b g`` where
+    ``a = 1 - t`` and ``b = pos_weight * t`` weigh the negative-class term ``f`` and the
+    positive-class term ``g``; a term whose weight is 0 contributes exactly 0.
     """
 
-    values: FloatArray
-    negative: FloatArray
-    positive: FloatArray
-    counted: np.ndarray[Any, Any] | None
-    weight: FloatArray
-    reduction: Reduction
-    total: float
+    def __init__(
+        self,
+        value: object,
+        target: object,
+        name: str,
+        *,
+        reduction: object,
+        pos_weight: object,
+        sample_weight: object,
+        where: object,
+        label_smoothing: object,
+    ) -> None:
+        array = as_computation_array(value, name)
+        shape = array.shape
+        self.shape = shape
+        self.dtype = array.dtype
+        self.reduction = check_reduction(reduction)
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        counted = check_where(where, shape, "input shape")
+        self.counted = None if counted is None else counted.reshape(-1)
+        self.values = array.reshape(-1)
+        self.target = check_binary_target(target, shape, self.dtype, counted).reshape(-1)
+        self.pos_weight: Any = None
+        if pos_weight is not None:
+            check_weight(pos_weight, "pos_weight", shape, "input shape", self.dtype)
+            self.pos_weight = _flat(np.asarray(pos_weight, dtype=self.dtype), shape)
+        # The sample weight of each element, 0 where it is left out; None: all 1.
+        self.weight: Any = None
+        if sample_weight is not None:
+            self.weight = check_weight(
+                sample_weight, "sample_weight", shape, "input shape", self.dtype
+            ).reshape(-1)
+        if self.counted is not None:
+            weight = 1 if self.weight is None else self.weight
+            self.weight = np.where(self.counted, weight, 0).astype(self.dtype)
+        self.total = self.values.size if self.weight is None else total_weight(self.weight)
+        self.clip: tuple[Any, Any] | None = None
+        self.losses: FloatArray | None = None
+        self.grad: FloatArray | None = None
+        self.grad_scale = self.dtype.type(gradient_scale(self.reduction, self.total))
+        self.sums: dict[int, float] = {}
 
-    def losses(self, negative_term: FloatArray, positive_term: FloatArray) -> Any:
-        """Combine ``(1-t) f + pw t g`` per element, weight it and reduce it."""
-        per_element = weighted_product(self.negative, negative_term)
-        per_element += weighted_product(self.positive, positive_term)
-        with np.errstate(invalid="ignore"):
-            per_element *= self.weight
-        losses = np.where(self.weight != 0, per_element, 0).astype(self.values.dtype, copy=False)
-        return reduce(losses, self.reduction, self.total)
+    def run(self, *, return_grad: bool, out: object, inputs: tuple[object, ...]) -> Any:
+        """Compute every block; return the reduced loss, and the gradient if asked for."""
+        if out is not None and not return_grad:
+            msg = "out receives the gradient and needs return_grad=True"
+            raise ValueError(msg)
+        if self.reduction == "none":
+            self.losses = np.empty(self.values.size, dtype=self.dtype)
+        grad = None
+        if return_grad:
+            if out is None:
+                grad = np.empty(self.shape, dtype=self.dtype)
+            else:
+                grad = check_out(out, self.shape, self.dtype, *inputs)
+            self.grad = grad.reshape(-1)
+            if not np.shares_memory(self.grad, grad):
+                self.grad = np.empty(self.values.size, dtype=self.dtype)
+        run_in_ranges(self.run_range, self.values.size, 1)
+        if self.losses is not None:
+            loss = reduce(self.losses.reshape(self.shape), self.reduction, self.total)
+        else:
+            summed = float(sum(self.sums[start] for start in sorted(self.sums)))
+            loss = reduce_sum(summed, self.reduction, self.total, self.dtype)
+        if grad is None:
+            return loss
+        assert self.grad is not None
+        if not np.shares_memory(self.grad, grad):
+            grad[...] = self.grad.reshape(self.shape)
+        return loss, grad
 
-    def grad(self, slope: FloatArray, out: object, *inputs: object) -> FloatArray:
-        """Scale the derivative of the summed per-element loss to the reduction's."""
-        dtype = self.values.dtype
-        grad = (
-            np.empty(self.values.shape, dtype=dtype)
-            if out is None
-            else check_out(out, self.values.shape, dtype, *inputs)
-        )
-        scale = self.weight * dtype.type(gradient_scale(self.reduction, self.total))
-        np.multiply(slope, scale, out=grad)
-        grad[scale == 0] = 0
-        return grad
+    def run_range(self, start: int, stop: int) -> None:
+        """Compute elements ``start:stop`` block by block, with this thread's buffers."""
+        block = max(1, _BLOCK_BYTES // self.dtype.itemsize)
+        buffers = np.empty((8, min(block, max(stop - start, 1))), dtype=self.dtype)
+        summed = 0.0
+        # Infinite terms of weight 0 and probabilities of 0 or 1 are mended per block.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            for begin in range(start, stop, block):
+                end = min(begin + block, stop)
+                summed += self.run_block(begin, end, buffers[:, : end - begin])
+        self.sums[start] = summed
+
+    def run_block(self, start: int, stop: int, buffers: FloatArray) -> float:
+        """Compute one block into the losses (or a buffer) and the gradient; return its sum."""
+        losses = buffers[0] if self.losses is None else self.losses[start:stop]
+        # The smoothed target and the weights of the two terms.
+        target = _part(self.target, start, stop)
+        smoothing = self.label_smoothing
+        if smoothing:
+            target = np.multiply(target, 1 - smoothing, out=buffers[1])
+            target += self.dtype.type(smoothing / 2)
+        negative = np.subtract(1, target, out=buffers[2])
+        positive = target
+        if self.pos_weight is not None:
+            positive = np.multiply(target, _part(self.pos_weight, start, stop), out=buffers[1])
+        terms = self.terms(start, stop, buffers[3:])
+        np.multiply(negative, terms[0], out=losses)
+        losses += np.multiply(positive, terms[1], out=buffers[5])
+        if not np.isfinite(losses.sum()):
+            # An infinite term of weight 0 gave NaN: recompute the block term by term.
+            losses[...] = weighted_product(negative, terms[0])
+            losses += weighted_product(positive, terms[1])
+        weight = None if self.weight is None else self.weight[start:stop]
+        if weight is not None:
+            losses *= weight
+            losses[weight == 0] = 0
+        if self.grad is not None:
+            slope = self.grad[start:stop]
+            self.slope(
+                start, stop, negative=negative, positive=positive, out=slope, buffers=buffers[3:]
+            )
+            if weight is None:
+                slope *= self.grad_scale
+            else:
+                slope *= weight
+                slope *= self.grad_scale
+                slope[weight == 0] = 0
+        return float(losses.sum(dtype=np.float64))
+
+    def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Return the negative- and positive-class terms of a block (per subclass)."""
+        raise NotImplementedError
+
+    def slope(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        """Write the derivative of ``a f + b g`` of a block into `out` (per subclass)."""
+        raise NotImplementedError
 
 
-def _prepare(
-    value: object,
-    target: object,
-    name: str,
-    *,
-    reduction: object,
-    pos_weight: object,
-    sample_weight: object,
-    where: object,
-    label_smoothing: object,
-) -> _Binary:
-    array = as_computation_array(value, name)
-    dtype = array.dtype
-    shape = array.shape
-    checked_reduction = check_reduction(reduction)
-    smoothing = check_label_smoothing(label_smoothing)
-    counted = check_where(where, shape, "input shape")
-    smoothed = check_binary_target(target, shape, dtype, counted)
-    if smoothing:
-        smoothed = smoothed * dtype.type(1 - smoothing) + dtype.type(smoothing / 2)
-    negative = 1 - smoothed
-    positive = smoothed
-    if pos_weight is not None:
-        positive = smoothed * check_weight(pos_weight, "pos_weight", shape, "input shape", dtype)
-    weight = np.ones(shape, dtype=dtype)
-    if sample_weight is not None:
-        weight = np.array(check_weight(sample_weight, "sample_weight", shape, "input shape", dtype))
-    if counted is not None:
-        weight = np.where(counted, weight, 0).astype(dtype, copy=False)
-    return _Binary(
-        values=array,
-        negative=negative,
-        positive=positive,
-        counted=counted,
-        weight=weight,
-        reduction=checked_reduction,
-        total=total_weight(weight),
-    )
+class _BinaryLogits(_Binary):
+    """``f = softplus(x)``, ``g = softplus(-x)``; ``softplus(x) = max(x, 0) + log1p(e^-|x|)``."""
+
+    def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
+        x = self.values[start:stop]
+        above = np.maximum(x, 0, out=buffers[0])
+        below = np.negative(x, out=buffers[1])
+        np.maximum(below, 0, out=below)
+        decay = np.add(above, below, out=buffers[3])  # |x|
+        np.negative(decay, out=decay)
+        np.exp(decay, out=decay)  # e^-|x|, kept for the gradient
+        log_term = np.log1p(decay, out=buffers[4])
+        above += log_term
+        below += log_term
+        return above, below
+
+    def slope(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        # a sigmoid(x) - b sigmoid(-x), where sigmoid(|x|) = 1 / (1 + e^-|x|) and
+        # sigmoid(-|x|) = e^-|x| sigmoid(|x|); each picked exactly by a 0/1 factor.
+        x = self.values[start:stop]
+        decay = buffers[3]
+        large = np.add(decay, 1, out=buffers[0])
+        np.reciprocal(large, out=large)
+        small = np.multiply(decay, large, out=buffers[1])
+        nonnegative = np.greater_equal(x, 0, out=buffers[3])
+        negative_x = np.subtract(1, nonnegative, out=buffers[4])
+        # out = a * sigmoid(x)
+        np.multiply(nonnegative, large, out=out)
+        out += np.multiply(negative_x, small, out=buffers[2])
+        out *= negative
+        # minus b * sigmoid(-x)
+        np.multiply(nonnegative, small, out=small)
+        np.multiply(negative_x, large, out=large)
+        large += small
+        large *= positive
+        out -= large
+
+
+class _BinaryProbabilities(_Binary):
+    """``f = -log(1 - q)``, ``g = -log(q)`` with ``q = clip(p, eps, 1 - eps)``."""
+
+    def set_clip(self, eps: object) -> None:
+        """Check `eps` and the probabilities, which must lie in [0, 1]."""
+        check_unit_interval(self.values, "probs", self.counted)
+        low = self.dtype.type(check_eps(eps, self.dtype))
+        self.clip = (low, self.dtype.type(1) - low)
+
+    def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
+        assert self.clip is not None
+        clipped = np.clip(self.values[start:stop], *self.clip, out=buffers[3])
+        of_negative = np.negative(clipped, out=buffers[0])
+        np.log1p(of_negative, out=of_negative)
+        np.negative(of_negative, out=of_negative)
+        of_positive = np.log(clipped, out=buffers[1])
+        np.negative(of_positive, out=of_positive)
+        return of_negative, of_positive
+
+    def slope(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        # d/dp of the clipped expression: a / (1 - q) - b / q inside [eps, 1 - eps], else 0.
+        assert self.clip is not None
+        p = self.values[start:stop]
+        clipped = buffers[3]
+        np.subtract(1, clipped, out=out)
+        np.divide(negative, out, out=out)
+        out -= np.divide(positive, clipped, out=buffers[0])
+        if not np.isfinite(out.sum()):
+            # A probability of 0 or 1 (eps=0) under a term of weight 0.
+            out[...] = weighted_product(negative, 1 / (1 - clipped))
+            out -= weighted_product(positive, 1 / clipped)
+        low, high = self.clip
+        if p.min() < low or p.max() > high:
+            out[(p < low) | (p > high)] = 0
 
 
 def binary_cross_entropy_with_logits(
@@ -208,7 +383,7 @@ def binary_cross_entropy_with_logits(
     (1.3036..., array([[-0.5473,  0.4256],
            [ 0.1192, -0.018 ]]))
     """
-    call = _prepare(
+    call = _BinaryLogits(
         logits,
         target,
         "logits",
@@ -218,23 +393,8 @@ def binary_cross_entropy_with_logits(
         where=where,
         label_smoothing=label_smoothing,
     )
-    if out is not None and not return_grad:
-        msg = "out receives the gradient and needs return_grad=True"
-        raise ValueError(msg)
-    x = call.values
-    decay = np.exp(-np.abs(x))
-    log_term = np.log1p(decay)
-    loss = call.losses(np.maximum(x, 0) + log_term, np.maximum(-x, 0) + log_term)
-    if not return_grad:
-        return loss
-    # sigmoid(|x|) = 1 / (1 + e^-|x|); sigmoid(-|x|) = e^-|x| / (1 + e^-|x|).
-    large = 1 / (1 + decay)
-    small = decay * large
-    nonnegative = x >= 0
-    sigmoid = np.where(nonnegative, large, small)
-    sigmoid_of_negative = np.where(nonnegative, small, large)
-    slope = call.negative * sigmoid - call.positive * sigmoid_of_negative
-    return loss, call.grad(slope, out, logits, target, pos_weight, sample_weight, where)
+    inputs = (logits, target, pos_weight, sample_weight, where)
+    return call.run(return_grad=return_grad, out=out, inputs=inputs)
 
 
 def binary_cross_entropy(
@@ -328,7 +488,7 @@ def binary_cross_entropy(
     >>> ce.binary_cross_entropy(probs, [1, 0, 1], reduction="none")
     array([0.1053..., 0.2231..., 0.5108...])
     """
-    call = _prepare(
+    call = _BinaryProbabilities(
         probs,
         target,
         "probs",
@@ -338,21 +498,6 @@ def binary_cross_entropy(
         where=where,
         label_smoothing=label_smoothing,
     )
-    if out is not None and not return_grad:
-        msg = "out receives the gradient and needs return_grad=True"
-        raise ValueError(msg)
-    p = call.values
-    dtype = p.dtype
-    check_unit_interval(p, "probs", call.counted)
-    low = dtype.type(check_eps(eps, dtype))
-    high = dtype.type(1) - low
-    clipped = np.clip(p, low, high)
-    with np.errstate(divide="ignore"):
-        loss = call.losses(-np.log1p(-clipped), -np.log(clipped))
-    if not return_grad:
-        return loss
-    with np.errstate(divide="ignore"):
-        slope = weighted_product(call.negative, 1 / (1 - clipped))
-        slope -= weighted_product(call.positive, 1 / clipped)
-    slope = np.where((p >= low) & (p <= high), slope, 0).astype(dtype, copy=False)
-    return loss, call.grad(slope, out, probs, target, pos_weight, sample_weight, where)
+    call.set_clip(eps)
+    inputs = (probs, target, pos_weight, sample_weight, where)
+    return call.run(return_grad=return_grad, out=out, inputs=inputs)

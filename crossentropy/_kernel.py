@@ -32,18 +32,20 @@ __all__ = ["softmax_cross_entropy", "weighted_product"]
 
 # Elements of one block of rows: a block and its exponentials stay in the L2 cache,
 # and blocks are large enough that the cost of a NumPy call is small beside its work.
-_BLOCK_ELEMENTS = 1 << 16
-# Up to this many classes, blocks are transposed to (classes, rows) ...
-_MAX_TRANSPOSED_CLASSES = 32
-# ... and hold this many rows.
-_TRANSPOSED_BLOCK_ROWS = 4096
+_BLOCK_ELEMENTS = 1 << 18
+# Up to this many classes, blocks are transposed to (classes, rows).
+_MAX_TRANSPOSED_CLASSES = 48
 
 
 def weighted_product(weight: Any, values: FloatArray) -> Any:
     """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values)."""
     with np.errstate(invalid="ignore"):
         product = weight * values
-    return np.where(np.asarray(weight) != 0, product, 0)
+    if np.ndim(weight) == 0:
+        return product if weight != 0 else np.zeros_like(product)
+    if not np.all(weight):
+        product[np.broadcast_to(weight == 0, product.shape)] = 0
+    return product
 
 
 class _Problem:
@@ -106,37 +108,41 @@ class _Problem:
     def run_rows(self, start: int, stop: int) -> None:
         """Compute rows ``start:stop``, block by block, with one work buffer."""
         n_classes = self.logits.shape[1]
+        block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+        shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
-            block_rows = _TRANSPOSED_BLOCK_ROWS
-            shape = (n_classes, min(block_rows, stop - start))
-        else:
-            block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
-            shape = (min(block_rows, stop - start), n_classes)
+            shape = shape[::-1]
         buffer = np.empty(shape, dtype=self.logits.dtype)
+        # Transposed blocks mark their maxima in a second buffer, as 1.0 and 0.0.
+        marks = np.empty_like(buffer) if self.transposed else buffer
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
-            self.run_block(begin, end, buffer)
+            self.run_block(begin, end, buffer, marks)
 
-    def run_block(self, start: int, stop: int, buffer: FloatArray) -> None:
+    def run_block(self, start: int, stop: int, buffer: FloatArray, marks: FloatArray) -> None:
         """Compute one block of rows: per-row sums, and the gradient if asked for."""
         block = self.logits[start:stop]
         n = stop - start
+        n_classes = block.shape[1]
         rows = np.arange(n)
         grad_block = None if self.grad is None else self.grad[start:stop]
         with np.errstate(invalid="ignore"):
             if self.transposed:
-                # (classes, rows): the maxima are found by comparing with 0 after the
-                # shift, and may tie; each exponential of a maximum is exactly 1.
-                work = buffer[:, :n]
+                # (classes, rows), contiguous: the maxima are found by comparing with 0
+                # after the shift, and may tie; the exponential of each is exactly 1.
+                work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
+                is_max = marks.reshape(-1)[: n_classes * n].reshape(n_classes, n)
                 np.copyto(work, block.T)
                 row_max = np.max(work, axis=0)
                 np.subtract(work, row_max, out=work)
-                is_max = work == 0
+                np.equal(work, 0, out=is_max)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
                 np.subtract(work, is_max, out=work)
+                ties = is_max.sum(axis=0)
+                ties -= 1
                 others = work.sum(axis=0)
-                others += np.count_nonzero(is_max, axis=0) - 1
+                others += ties
             else:
                 work = buffer[:n]
                 if grad_block is not None and grad_block.flags.c_contiguous:
@@ -164,9 +170,9 @@ class _Problem:
         """Shape per-row `values` to broadcast against a work block."""
         return values if self.transposed else values[:, None]
 
-    def class_index(self, labels: Any, rows: Any) -> tuple[Any, Any]:
-        """Index the (label, row) entries of a work block."""
-        return (labels, rows) if self.transposed else (rows, labels)
+    def label_positions(self, labels: Any, rows: Any, n_classes: int) -> Any:
+        """Return the flat positions of the (row, label) entries of a contiguous work block."""
+        return labels * len(rows) + rows if self.transposed else rows * n_classes + labels
 
     def target_sums(self, start: int, stop: int, shifted: FloatArray, rows: Any) -> None:
         """Store the target-weighted sums of ``m - x`` of a block, from ``shifted = x - m``."""
@@ -178,8 +184,8 @@ class _Problem:
             self.total[start:stop] = weights.sum(axis=axis)
             self.margin[start:stop] = -products.sum(axis=axis)
             return
-        labels = self.labels[start:stop]
-        self.margin[start:stop] = -shifted[self.class_index(labels, rows)]
+        positions = self.label_positions(self.labels[start:stop], rows, self.logits.shape[1])
+        self.margin[start:stop] = -np.take(shifted.reshape(-1), positions)
         if self.spread is None:
             return
         if self.smooth_classes is not None:
@@ -215,7 +221,8 @@ class _Problem:
         else:
             labels = self.labels[start:stop]
             hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
-            exps[self.class_index(labels, rows)] -= scale * hard
+            positions = self.label_positions(labels, rows, self.logits.shape[1])
+            exps.reshape(-1)[positions] -= scale * hard
             if self.spread is not None:
                 share = scale * self.smooth_share
                 if self.class_weight is None:

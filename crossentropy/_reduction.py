@@ -14,7 +14,7 @@ import numpy as np
 
 from ._validation import FloatArray, Reduction
 
-__all__ = ["gradient_scale", "reduce", "total_weight"]
+__all__ = ["gradient_scale", "reduce", "reduce_sum", "total_weight"]
 
 
 def total_weight(weights: np.ndarray[Any, Any] | float) -> float:
@@ -32,15 +32,20 @@ def gradient_scale(reduction: Reduction, total: float) -> float:
 def reduce(losses: FloatArray, reduction: Reduction, total: float) -> Any:
     """Reduce per-element `losses` (0 where left out) to the result of a loss function.
 
-    Sums are accumulated in float64 and returned in the dtype of `losses`, as a NumPy
-    scalar; ``"none"`` returns `losses` itself.
+    ``"none"`` returns `losses` itself; otherwise see :func:`reduce_sum`.
     """
     if reduction == "none":
         return losses
-    dtype = losses.dtype.type
-    summed = np.sum(losses, dtype=np.float64)
+    return reduce_sum(np.sum(losses, dtype=np.float64), reduction, total, losses.dtype)
+
+
+def reduce_sum(summed: float, reduction: Reduction, total: float, dtype: np.dtype[Any]) -> Any:
+    """Return the ``"sum"`` or ``"mean"`` of losses whose float64 sum is `summed`.
+
+    The result is a NumPy scalar of `dtype`; a mean over ``total == 0`` is NaN.
+    """
     if reduction == "sum":
-        return dtype(summed)
+        return dtype.type(summed)
     if total == 0:
-        return dtype(np.nan)
-    return dtype(summed / total)
+        return dtype.type(np.nan)
+    return dtype.type(summed / total)

@@ -194,6 +194,8 @@ def check_unit_interval(
     values: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
 ) -> None:
     """Raise unless every counted value lies in [0, 1] (NaN does not)."""
+    if counted is None and values.size and values.min() >= 0 and values.max() <= 1:
+        return
     inside = (values >= 0) & (values <= 1)
     if counted is not None:
         inside |= ~counted
@@ -211,13 +213,19 @@ def check_binary_target(
     shape: tuple[int, ...],
     dtype: np.dtype[Any],
     counted: np.ndarray[Any, Any] | None,
-) -> FloatArray:
-    """Return a binary target of the input's `shape`, checked to lie in [0, 1]."""
+) -> np.ndarray[Any, Any]:
+    """Return a binary target of the input's `shape`, checked to lie in [0, 1].
+
+    Integer targets come back as they are and bools as ``uint8``, both holding only 0
+    and 1 where counted; floating targets in the computation `dtype`.
+    """
     array = as_real_array(target, "target")
     if array.shape != shape:
         msg = f"target must have the input's shape {shape}, got shape {array.shape}"
         raise ValueError(msg)
     if array.dtype.kind in "iu":
+        if counted is None and (array.size == 0 or (array.min() >= 0 and array.max() <= 1)):
+            return array
         is_binary = (array == 0) | (array == 1)
         if counted is not None:
             is_binary |= ~counted
@@ -227,10 +235,11 @@ def check_binary_target(
                 f"{array[~is_binary].flat[0]!r}"
             )
             raise ValueError(msg)
-        return array.astype(dtype)
+        return array
+    if array.dtype.kind == "b":
+        return array.view(np.uint8)
     result = array.astype(dtype, copy=False)
-    if array.dtype.kind == "f":
-        check_unit_interval(result, "target", counted)
+    check_unit_interval(result, "target", counted)
     return result
 
 
