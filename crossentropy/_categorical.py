@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._kernel import softmax_cross_entropy
-from ._kernel import weighted_product as _weighted
+from ._kernel import softmax_cross_entropy, weighted_product
 from ._reduction import gradient_scale, reduce, total_weight
 from ._validation import (
     FloatArray,
@@ -38,7 +37,7 @@ class _Categorical:
     ``rows`` is the input with the class axis moved last, as (N, C). Exactly one of
     ``labels`` (valid indices, 0 where left out) and ``soft_target`` is set.
     ``counted`` is False for the rows left out (None: none is), and ``row_weight`` is
-    each row's sample weight, 0 where the row is left out.
+    each row's sample weight, 0 where the row is left out (None: all 1).
     """
 
     shape: tuple[int, ...]
@@ -50,15 +49,14 @@ class _Categorical:
     class_weight: FloatArray | None
     label_smoothing: float
     counted: np.ndarray[Any, Any] | None
-    row_weight: FloatArray
+    row_weight: FloatArray | None
     reduction: Reduction
     total: float
 
-    def grad_scale(self) -> FloatArray:
-        """Return the factor of each row of the gradient of the reduced loss."""
-        return self.row_weight * self.row_weight.dtype.type(
-            gradient_scale(self.reduction, self.total)
-        )
+    def grad_scale(self) -> Any:
+        """Return the factor of each row of the gradient of the reduced loss (or of all)."""
+        factor = self.rows.dtype.type(gradient_scale(self.reduction, self.total))
+        return factor if self.row_weight is None else self.row_weight * factor
 
     def grad_rows(self, out: object, *inputs: object) -> tuple[FloatArray, FloatArray]:
         """Return the gradient as the caller sees it and as (N, C) rows to fill.
@@ -88,9 +86,9 @@ class _Categorical:
 
     def result(self, row_losses: FloatArray) -> Any:
         """Weight the per-row losses, zero the rows left out, and reduce them."""
-        with np.errstate(invalid="ignore"):
-            weighted = row_losses * self.row_weight
-        losses = np.where(self.row_weight != 0, weighted, 0).astype(self.rows.dtype, copy=False)
+        losses = row_losses
+        if self.row_weight is not None:
+            losses = weighted_product(self.row_weight, row_losses)
         return reduce(losses.reshape(self.batch_shape), self.reduction, self.total)
 
 
@@ -188,19 +186,18 @@ def _prepare(
         soft_target = soft_target.astype(dtype, copy=False)
         row_mask = None if flat_counted is None else flat_counted[:, None]
         check_unit_interval(soft_target, "target", row_mask)
-        warn_if_rows_do_not_sum_to_one(
-            soft_target.sum(axis=1, dtype=np.float64), "target", flat_counted
-        )
+        warn_if_rows_do_not_sum_to_one(soft_target, "target", flat_counted)
 
     weight = check_class_weight(class_weight, n_classes, dtype)
     n_rows = int(np.prod(batch_shape))
-    row_weight = np.ones(n_rows, dtype=dtype)
+    row_weight = None
     if sample_weight is not None:
         row_weight = check_weight(
             sample_weight, "sample_weight", batch_shape, "batch shape", dtype
         ).reshape(-1)
     if flat_counted is not None:
-        row_weight = np.where(flat_counted, row_weight, 0).astype(dtype, copy=False)
+        kept = 1 if row_weight is None else row_weight
+        row_weight = np.where(flat_counted, kept, 0).astype(dtype, copy=False)
 
     # D: each row weighs s * sum_c w_c t_c with the unsmoothed target.
     if weight is None:
@@ -210,7 +207,10 @@ def _prepare(
     else:
         assert soft_target is not None
         target_weight = soft_target @ weight
-    total = total_weight(row_weight * target_weight)
+    if row_weight is None and weight is None:
+        total = float(n_rows)
+    else:
+        total = total_weight((1 if row_weight is None else row_weight) * target_weight)
 
     rows = np.moveaxis(array, class_axis, -1).reshape(-1, n_classes)
     return _Categorical(
@@ -527,19 +527,19 @@ def categorical_cross_entropy(
     high = dtype.type(1) - low
     counted_rows = None if call.counted is None else call.counted[:, None]
     check_unit_interval(rows, "probs", counted_rows)
-    warn_if_rows_do_not_sum_to_one(rows.sum(axis=1, dtype=np.float64), "probs", call.counted)
+    warn_if_rows_do_not_sum_to_one(rows, "probs", call.counted)
 
     if call.labels is not None and call.label_smoothing == 0:
         # Only the probability of the true class enters the loss: gather it.
-        index = np.arange(rows.shape[0])
-        picked = rows[index, call.labels]
+        positions = np.arange(0, rows.size, rows.shape[1]) + call.labels
+        picked = np.take(rows, positions)
         weights: Any = 1.0 if call.class_weight is None else call.class_weight[call.labels]
     else:
         picked = rows
         weights = _dense_target_weights(call)
     clipped = np.clip(picked, low, high)
     with np.errstate(divide="ignore"):
-        terms = _weighted(weights, -np.log(clipped))
+        terms = weighted_product(weights, -np.log(clipped))
     row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
     loss = call.result(np.asarray(row_losses, dtype=dtype))
     if not return_grad:
@@ -548,12 +548,12 @@ def categorical_cross_entropy(
     grad, grad_rows = call.grad_rows(out, probs, target, class_weight, sample_weight, where)
     scale = call.grad_scale()
     with np.errstate(divide="ignore"):
-        slope = _weighted(weights, -1 / clipped)
+        slope = weighted_product(weights, -1 / clipped)
     slope = np.where((picked >= low) & (picked <= high), slope, 0).astype(dtype, copy=False)
     if slope.ndim == 1:
         grad_rows[...] = 0
-        grad_rows[index, call.labels] = scale * slope
+        grad_rows.reshape(-1)[positions] = scale * slope
     else:
-        np.multiply(slope, scale[:, None], out=grad_rows)
+        np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
         grad_rows[scale == 0] = 0
     return loss, call.finish_grad(grad, grad_rows)

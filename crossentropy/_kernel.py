@@ -66,7 +66,7 @@ class _Problem:
         class_weight: FloatArray | None,
         label_smoothing: float,
         grad: FloatArray | None,
-        grad_scale: FloatArray | None,
+        grad_scale: Any,
     ) -> None:
         n_rows, n_classes = logits.shape
         dtype = logits.dtype.type
@@ -167,8 +167,8 @@ class _Problem:
             grad_block[...] = work
 
     def per_row(self, values: Any) -> Any:
-        """Shape per-row `values` to broadcast against a work block."""
-        return values if self.transposed else values[:, None]
+        """Shape per-row `values` (or one value for all rows) to broadcast against a block."""
+        return values if self.transposed or np.ndim(values) == 0 else values[:, None]
 
     def label_positions(self, labels: Any, rows: Any, n_classes: int) -> Any:
         """Return the flat positions of the (row, label) entries of a contiguous work block."""
@@ -213,7 +213,9 @@ class _Problem:
     ) -> None:
         """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place."""
         assert self.grad_scale is not None
-        scale = self.grad_scale[start:stop]
+        scale = self.grad_scale
+        if np.ndim(scale) != 0:
+            scale = scale[start:stop]
         total = self.total if np.ndim(self.total) == 0 else self.total[start:stop]
         exps *= self.per_row(scale * total / (1 + others))
         if self.labels is None:
@@ -224,15 +226,17 @@ class _Problem:
             positions = self.label_positions(labels, rows, self.logits.shape[1])
             exps.reshape(-1)[positions] -= scale * hard
             if self.spread is not None:
-                share = scale * self.smooth_share
+                share = self.per_row(scale * self.smooth_share)
                 if self.class_weight is None:
-                    exps -= self.per_row(share)
-                elif self.transposed:
-                    exps -= np.multiply.outer(self.class_weight, share)
+                    exps -= share
                 else:
-                    exps -= np.multiply.outer(share, self.class_weight)
+                    weight = self.class_weight
+                    exps -= share * (weight[:, None] if self.transposed else weight)
         left_out = scale == 0
-        if np.any(left_out):
+        if np.ndim(left_out) == 0:
+            if left_out:
+                exps[...] = 0
+        elif np.any(left_out):
             if self.transposed:
                 exps[:, left_out] = 0
             else:
@@ -259,7 +263,7 @@ def softmax_cross_entropy(
     class_weight: FloatArray | None = None,
     label_smoothing: float = 0.0,
     grad: FloatArray | None = None,
-    grad_scale: FloatArray | None = None,
+    grad_scale: Any = None,
 ) -> FloatArray:
     """Return the per-row cross-entropy of 2-D `logits` (rows, classes).
 
@@ -278,8 +282,8 @@ def softmax_cross_entropy(
     grad : ndarray of shape (n_rows, n_classes), optional
         Receives ``grad_scale[:, None] * (A softmax(x) - a)``; rows whose scale is 0
         are set to exactly 0.
-    grad_scale : ndarray of shape (n_rows,), optional
-        Factor of each row of the gradient; required with `grad`.
+    grad_scale : float or ndarray of shape (n_rows,), optional
+        Factor of each row of the gradient (or of all rows); required with `grad`.
 
     Returns
     -------

@@ -244,19 +244,27 @@ def check_binary_target(
 
 
 def warn_if_rows_do_not_sum_to_one(
-    row_sums: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
+    rows: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
 ) -> None:
-    """Warn, as scikit-learn does, when probability rows do not sum to 1."""
-    dtype = row_sums.dtype if row_sums.dtype.kind == "f" else np.dtype(np.float64)
-    tolerance = np.sqrt(np.finfo(dtype).eps)
-    off = np.abs(row_sums - 1) > tolerance
+    """Warn, as scikit-learn does, when probability `rows` (N, C) do not sum to 1.
+
+    The tolerance is ``sqrt(eps)`` of the dtype of `rows`; rows not `counted` are
+    not checked.
+    """
+    tolerance = np.sqrt(np.finfo(rows.dtype).eps)
+    sums = rows @ np.ones(rows.shape[1], dtype=rows.dtype)
+    if counted is None and (
+        sums.size == 0 or (sums.min() >= 1 - tolerance and sums.max() <= 1 + tolerance)
+    ):
+        return
+    off = np.abs(sums - 1) > tolerance
     if counted is not None:
         off &= counted
     if np.any(off):
-        worst = row_sums[off].flat[0]
         msg = (
             f"{name}: {np.count_nonzero(off)} row(s) along the class axis do not sum to 1 "
-            f"(tolerance {tolerance:.2g}), for example {worst!r}; the loss is computed as given"
+            f"(tolerance {tolerance:.2g}), for example {sums[off][0]!r}; "
+            "the loss is computed as given"
         )
         warnings.warn(msg, UserWarning, stacklevel=4)
 
