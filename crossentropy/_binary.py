@@ -90,7 +90,6 @@ class _Binary:
         self.losses: FloatArray | None = None
         self.grad: FloatArray | None = None
         self.grad_scale = self.dtype.type(gradient_scale(self.reduction, self.total))
-        self.sums: dict[int, float] = {}
 
     def run(self, *, return_grad: bool, out: object, inputs: tuple[object, ...]) -> Any:
         """Compute every block; return the reduced loss, and the gradient if asked for."""
@@ -108,12 +107,11 @@ class _Binary:
             self.grad = grad.reshape(-1)
             if not np.shares_memory(self.grad, grad):
                 self.grad = np.empty(self.values.size, dtype=self.dtype)
-        run_in_ranges(self.run_range, self.values.size, 1)
+        sums = run_in_ranges(self.run_range, self.values.size, 1)
         if self.losses is not None:
             loss = reduce(self.losses.reshape(self.shape), self.reduction, self.total)
         else:
-            summed = float(sum(self.sums[start] for start in sorted(self.sums)))
-            loss = reduce_sum(summed, self.reduction, self.total, self.dtype)
+            loss = reduce_sum(sum(sums), self.reduction, self.total, self.dtype)
         if grad is None:
             return loss
         assert self.grad is not None
@@ -121,8 +119,11 @@ class _Binary:
             grad[...] = self.grad.reshape(self.shape)
         return loss, grad
 
-    def run_range(self, start: int, stop: int) -> None:
-        """Compute elements ``start:stop`` block by block, with this thread's buffers."""
+    def run_range(self, start: int, stop: int) -> float:
+        """Compute elements ``start:stop`` block by block, with this thread's buffers.
+
+        Returns the float64 sum of their losses.
+        """
         block = max(1, _BLOCK_BYTES // self.dtype.itemsize)
         buffers = np.empty((8, min(block, max(stop - start, 1))), dtype=self.dtype)
         summed = 0.0
@@ -131,7 +132,7 @@ class _Binary:
             for begin in range(start, stop, block):
                 end = min(begin + block, stop)
                 summed += self.run_block(begin, end, buffers[:, : end - begin])
-        self.sums[start] = summed
+        return summed
 
     def run_block(self, start: int, stop: int, buffers: FloatArray) -> float:
         """Compute one block into the losses (or a buffer) and the gradient; return its sum."""
@@ -149,7 +150,8 @@ class _Binary:
         terms = self.terms(start, stop, buffers[3:])
         np.multiply(negative, terms[0], out=losses)
         losses += np.multiply(positive, terms[1], out=buffers[5])
-        if not np.isfinite(losses.sum()):
+        summed = float(losses.sum(dtype=np.float64))
+        if not np.isfinite(summed):
             # An infinite term of weight 0 gave NaN: recompute the block term by term.
             losses[...] = weighted_product(negative, terms[0])
             losses += weighted_product(positive, terms[1])
@@ -157,6 +159,7 @@ class _Binary:
         if weight is not None:
             losses *= weight
             losses[weight == 0] = 0
+            summed = float(losses.sum(dtype=np.float64))
         if self.grad is not None:
             slope = self.grad[start:stop]
             self.slope(
@@ -168,7 +171,7 @@ class _Binary:
                 slope *= weight
                 slope *= self.grad_scale
                 slope[weight == 0] = 0
-        return float(losses.sum(dtype=np.float64))
+        return summed
 
     def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Return the negative- and positive-class terms of a block (per subclass)."""

@@ -8,10 +8,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 __all__ = ["get_num_threads", "num_threads", "run_in_ranges", "set_num_threads"]
 
 _ENV_VAR = "CROSSENTROPY_NUM_THREADS"
+_Result = TypeVar("_Result")
 
 # Work below this many elements runs on the calling thread: the ufunc calls that start it
 # cost more than a second core gains.
@@ -156,12 +158,15 @@ def _mark_worker() -> None:
     _worker.active = True
 
 
-def run_in_ranges(work: Callable[[int, int], None], n_rows: int, elements_per_row: int) -> None:
+def run_in_ranges(
+    work: Callable[[int, int], _Result], n_rows: int, elements_per_row: int
+) -> list[_Result]:
     """Call ``work(start, stop)`` over contiguous row ranges that cover ``range(n_rows)``.
 
     The rows are split into as many equal ranges as there are threads to use; the
     calling thread takes the first range. Ranges never overlap, so `work` may write
-    its rows of a shared output without locks.
+    its rows of a shared output without locks. Returns the results of the ranges in
+    the order of the rows.
     """
     threads = get_num_threads()
     if getattr(_worker, "active", False):
@@ -169,13 +174,12 @@ def run_in_ranges(work: Callable[[int, int], None], n_rows: int, elements_per_ro
     threads = min(threads, max(1, (n_rows * elements_per_row) // _MIN_ELEMENTS_PER_THREAD))
     threads = min(threads, max(n_rows, 1))
     if threads <= 1:
-        work(0, n_rows)
-        return
+        return [work(0, n_rows)]
     bounds = [n_rows * i // threads for i in range(threads + 1)]
     pool = _executor(threads - 1)
     futures = [pool.submit(work, bounds[i], bounds[i + 1]) for i in range(1, threads)]
     try:
-        work(bounds[0], bounds[1])
+        first = work(bounds[0], bounds[1])
     finally:
-        for future in futures:
-            future.result()
+        rest = [future.result() for future in futures]
+    return [first, *rest]

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._threads import run_in_ranges
+
 __all__ = [
     "FloatArray",
     "Reduction",
@@ -38,6 +40,8 @@ FloatArray = npt.NDArray[np.floating[Any]]
 Reduction = Literal["mean", "sum", "none"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+# Elements checked at a time: a block stays in cache for its minimum and maximum.
+_CHECK_BLOCK = 1 << 16
 
 
 def _describe(array: np.ndarray[Any, Any]) -> str:
@@ -190,12 +194,37 @@ def check_where(where: object, shape: tuple[int, ...], what: str) -> np.ndarray[
     return _broadcast(array, "where", shape, what)  # type: ignore[no-any-return]
 
 
+def _bounds(values: np.ndarray[Any, Any]) -> tuple[Any, Any]:
+    """Return the minimum and maximum of `values` (NaN if any is NaN; +-inf if empty).
+
+    Large arrays are read block by block on every core, each block once for both.
+    """
+    flat = values.reshape(-1)
+    if flat.dtype.kind == "f":
+        start_low, start_high = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
+    else:
+        start_low, start_high = np.iinfo(flat.dtype).max, np.iinfo(flat.dtype).min
+
+    def bounds(start: int, stop: int) -> tuple[Any, Any]:
+        low, high = start_low, start_high
+        for begin in range(start, stop, _CHECK_BLOCK):
+            part = flat[begin : begin + _CHECK_BLOCK]
+            low = np.minimum(low, part.min())
+            high = np.maximum(high, part.max())
+        return low, high
+
+    ranges = run_in_ranges(bounds, flat.size, 1)
+    return np.min([low for low, _ in ranges]), np.max([high for _, high in ranges])
+
+
 def check_unit_interval(
     values: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
 ) -> None:
     """Raise unless every counted value lies in [0, 1] (NaN does not)."""
-    if counted is None and values.size and values.min() >= 0 and values.max() <= 1:
-        return
+    if counted is None:
+        low, high = _bounds(values)
+        if low >= 0 and high <= 1:
+            return
     inside = (values >= 0) & (values <= 1)
     if counted is not None:
         inside |= ~counted
@@ -224,8 +253,10 @@ def check_binary_target(
         msg = f"target must have the input's shape {shape}, got shape {array.shape}"
         raise ValueError(msg)
     if array.dtype.kind in "iu":
-        if counted is None and (array.size == 0 or (array.min() >= 0 and array.max() <= 1)):
-            return array
+        if counted is None:
+            low, high = _bounds(array)
+            if low >= 0 and high <= 1:
+                return array
         is_binary = (array == 0) | (array == 1)
         if counted is not None:
             is_binary |= ~counted
