@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ._dispatch import Outcome, evaluate
 from ._kernel import weighted_product
 from ._reduction import gradient_scale, reduce, reduce_sum, total_weight
 from ._threads import run_in_ranges
@@ -91,11 +92,8 @@ class _Binary:
         self.grad: FloatArray | None = None
         self.grad_scale = self.dtype.type(gradient_scale(self.reduction, self.total))
 
-    def run(self, *, return_grad: bool, out: object, inputs: tuple[object, ...]) -> Any:
+    def run(self, *, return_grad: bool, out: object, inputs: tuple[object, ...]) -> Outcome:
         """Compute every block; return the reduced loss, and the gradient if asked for."""
-        if out is not None and not return_grad:
-            msg = "out receives the gradient and needs return_grad=True"
-            raise ValueError(msg)
         if self.reduction == "none":
             self.losses = np.empty(self.values.size, dtype=self.dtype)
         grad = None
@@ -113,11 +111,11 @@ class _Binary:
         else:
             loss = reduce_sum(sum(sums), self.reduction, self.total, self.dtype)
         if grad is None:
-            return loss
+            return Outcome(loss, None, self.total)
         assert self.grad is not None
         if not np.shares_memory(self.grad, grad):
             grad[...] = self.grad.reshape(self.shape)
-        return loss, grad
+        return Outcome(loss, grad, self.total)
 
     def run_range(self, start: int, stop: int) -> float:
         """Compute elements ``start:stop`` block by block, with this thread's buffers.
@@ -386,18 +384,30 @@ def binary_cross_entropy_with_logits(
     (1.3036..., array([[-0.5473,  0.4256],
            [ 0.1192, -0.018 ]]))
     """
-    call = _BinaryLogits(
+    options = {
+        "reduction": reduction,
+        "pos_weight": pos_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "label_smoothing": label_smoothing,
+    }
+    return evaluate(
+        _from_logits,
         logits,
         target,
-        "logits",
-        reduction=reduction,
-        pos_weight=pos_weight,
-        sample_weight=sample_weight,
-        where=where,
-        label_smoothing=label_smoothing,
+        name="logits",
+        categorical=False,
+        return_grad=return_grad,
+        out=out,
+        options=options,
     )
-    inputs = (logits, target, pos_weight, sample_weight, where)
-    return call.run(return_grad=return_grad, out=out, inputs=inputs)
+
+
+def _from_logits(
+    logits: object, target: object, *, return_grad: bool, out: object, **options: Any
+) -> Outcome:
+    call = _BinaryLogits(logits, target, "logits", **options)
+    return call.run(return_grad=return_grad, out=out, inputs=(logits, target, *options.values()))
 
 
 def binary_cross_entropy(
@@ -491,16 +501,31 @@ def binary_cross_entropy(
     >>> ce.binary_cross_entropy(probs, [1, 0, 1], reduction="none")
     array([0.1053..., 0.2231..., 0.5108...])
     """
-    call = _BinaryProbabilities(
+    options = {
+        "reduction": reduction,
+        "pos_weight": pos_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "label_smoothing": label_smoothing,
+        "eps": eps,
+    }
+    return evaluate(
+        _from_probabilities,
         probs,
         target,
-        "probs",
-        reduction=reduction,
-        pos_weight=pos_weight,
-        sample_weight=sample_weight,
-        where=where,
-        label_smoothing=label_smoothing,
+        name="probs",
+        categorical=False,
+        return_grad=return_grad,
+        out=out,
+        options=options,
     )
+
+
+def _from_probabilities(
+    probs: object, target: object, *, return_grad: bool, out: object, **options: Any
+) -> Outcome:
+    inputs = (probs, target, *options.values())
+    eps = options.pop("eps")
+    call = _BinaryProbabilities(probs, target, "probs", **options)
     call.set_clip(eps)
-    inputs = (probs, target, pos_weight, sample_weight, where)
     return call.run(return_grad=return_grad, out=out, inputs=inputs)

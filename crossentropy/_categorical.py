@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._dispatch import Outcome, evaluate
 from ._kernel import softmax_cross_entropy, weighted_product
 from ._reduction import gradient_scale, reduce, total_weight
 from ._validation import (
@@ -341,42 +342,45 @@ def categorical_cross_entropy_with_logits(
     array([[-0.1072,  0.0876,  0.0196],
            [ 0.0226,  0.0226, -0.0453]])
     """
-    call = _prepare(
+    options = {
+        "reduction": reduction,
+        "class_weight": class_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "ignore_index": ignore_index,
+        "label_smoothing": label_smoothing,
+        "axis": axis,
+    }
+    return evaluate(
+        _from_logits,
         logits,
         target,
-        "logits",
-        reduction=reduction,
-        class_weight=class_weight,
-        sample_weight=sample_weight,
-        where=where,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        axis=axis,
+        name="logits",
+        categorical=True,
+        return_grad=return_grad,
+        out=out,
+        options=options,
     )
+
+
+def _from_logits(
+    logits: object, target: object, *, return_grad: bool, out: object, **options: Any
+) -> Outcome:
+    call = _prepare(logits, target, "logits", **options)
+    losses: dict[str, Any] = {
+        "labels": call.labels,
+        "soft_target": call.soft_target,
+        "class_weight": call.class_weight,
+        "label_smoothing": call.label_smoothing,
+    }
     if not return_grad:
-        if out is not None:
-            msg = "out receives the gradient and needs return_grad=True"
-            raise ValueError(msg)
-        return call.result(
-            softmax_cross_entropy(
-                call.rows,
-                labels=call.labels,
-                soft_target=call.soft_target,
-                class_weight=call.class_weight,
-                label_smoothing=call.label_smoothing,
-            )
-        )
-    grad, grad_rows = call.grad_rows(out, logits, target, class_weight, sample_weight, where)
+        row_losses = softmax_cross_entropy(call.rows, **losses)
+        return Outcome(call.result(row_losses), None, call.total)
+    grad, grad_rows = call.grad_rows(out, logits, target, *options.values())
     row_losses = softmax_cross_entropy(
-        call.rows,
-        labels=call.labels,
-        soft_target=call.soft_target,
-        class_weight=call.class_weight,
-        label_smoothing=call.label_smoothing,
-        grad=grad_rows,
-        grad_scale=call.grad_scale(),
+        call.rows, **losses, grad=grad_rows, grad_scale=call.grad_scale()
     )
-    return call.result(row_losses), call.finish_grad(grad, grad_rows)
+    return Outcome(call.result(row_losses), call.finish_grad(grad, grad_rows), call.total)
 
 
 def _dense_target_weights(call: _Categorical) -> FloatArray:
@@ -506,21 +510,33 @@ def categorical_cross_entropy(
     >>> float(ce.categorical_cross_entropy([[1.0, 0.0]], [1]))
     36.0436...
     """
-    call = _prepare(
+    options = {
+        "reduction": reduction,
+        "class_weight": class_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "ignore_index": ignore_index,
+        "label_smoothing": label_smoothing,
+        "eps": eps,
+        "axis": axis,
+    }
+    return evaluate(
+        _from_probabilities,
         probs,
         target,
-        "probs",
-        reduction=reduction,
-        class_weight=class_weight,
-        sample_weight=sample_weight,
-        where=where,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        axis=axis,
+        name="probs",
+        categorical=True,
+        return_grad=return_grad,
+        out=out,
+        options=options,
     )
-    if out is not None and not return_grad:
-        msg = "out receives the gradient and needs return_grad=True"
-        raise ValueError(msg)
+
+
+def _from_probabilities(
+    probs: object, target: object, *, return_grad: bool, out: object, **options: Any
+) -> Outcome:
+    eps = options.pop("eps")
+    call = _prepare(probs, target, "probs", **options)
     rows = call.rows
     dtype = rows.dtype
     low = dtype.type(check_eps(eps, dtype))
@@ -543,9 +559,9 @@ def categorical_cross_entropy(
     row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
     loss = call.result(np.asarray(row_losses, dtype=dtype))
     if not return_grad:
-        return loss
+        return Outcome(loss, None, call.total)
 
-    grad, grad_rows = call.grad_rows(out, probs, target, class_weight, sample_weight, where)
+    grad, grad_rows = call.grad_rows(out, probs, target, *options.values())
     scale = call.grad_scale()
     with np.errstate(divide="ignore"):
         slope = weighted_product(weights, -1 / clipped)
@@ -556,4 +572,4 @@ def categorical_cross_entropy(
     else:
         np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
         grad_rows[scale == 0] = 0
-    return loss, call.finish_grad(grad, grad_rows)
+    return Outcome(loss, call.finish_grad(grad, grad_rows), call.total)
