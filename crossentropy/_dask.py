@@ -75,8 +75,9 @@ def _scale_of_pair(pair: Any, dtype: np.dtype[Any]) -> Any:
 
 
 def _sum_and_total(outcome: Outcome, ndim: int) -> Any:
-    """Return a chunk's float64 sum and weight ``D`` as an array of shape (1, ..., 1, 2)."""
-    return np.array([outcome.loss, outcome.total], dtype=np.float64).reshape((1,) * ndim + (2,))
+    """Return a chunk's float64 loss sum and weight ``D``, shaped (1, ..., 1, 2)."""
+    summed = np.sum(outcome.loss, dtype=np.float64)
+    return np.array([summed, outcome.total], dtype=np.float64).reshape((1,) * ndim + (2,))
 
 
 def _broadcast(value: Any, name: str, shape: tuple[int, ...], what: str) -> Any:
@@ -103,8 +104,9 @@ def evaluate_on_dask(
 
     The class axis is rechunked into one chunk. Every other array argument is cut into
     the chunks of the batch. Each chunk runs the NumPy path with ``reduction="none"``
-    or ``"sum"``; the sums and the total weights ``D`` of the chunks are added as a
-    tree, and the mean divides the global sum by the global ``D``.
+    (whose gradient is that of the sum); the float64 sums and the total weights ``D``
+    of the chunks are added as a tree, and the mean divides the global sum by the
+    global ``D``.
     """
     if out is not None:
         msg = "out is not supported with Dask arrays: the gradient is a lazy Dask array"
@@ -175,7 +177,7 @@ def evaluate_on_dask(
         *arguments,
         compute=compute,
         per_element_names=tuple(names),
-        options={**options, "reduction": "none" if reduction == "none" else "sum"},
+        options={**options, "reduction": "none"},
         return_grad=return_grad,
         meta=np.empty((0,) * x.ndim, dtype=object),
         concatenate=True,
