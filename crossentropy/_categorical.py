@@ -25,6 +25,7 @@ from ._validation import (
     check_unit_interval,
     check_weight,
     check_where,
+    value_bounds,
     warn_if_rows_do_not_sum_to_one,
 )
 
@@ -162,9 +163,12 @@ def _prepare(
         if ignored is not None:
             kept = flat_labels != ignored
             flat_counted = kept if flat_counted is None else flat_counted & kept
-        in_range = (flat_labels >= 0) & (flat_labels < n_classes)
-        if flat_counted is not None:
-            in_range |= ~flat_counted
+        low, high = value_bounds(flat_labels) if flat_counted is None else (-1, n_classes)
+        in_range = True
+        if not 0 <= low <= high < n_classes:
+            in_range = (flat_labels >= 0) & (flat_labels < n_classes)
+            if flat_counted is not None:
+                in_range |= ~flat_counted
         if not np.all(in_range):
             bad = flat_labels[~in_range].flat[0]
             msg = (
@@ -175,7 +179,7 @@ def _prepare(
                 msg += f" (ignore_index is {ignored})"
             raise ValueError(msg)
         safe = flat_labels if flat_counted is None else np.where(flat_counted, flat_labels, 0)
-        labels = safe.astype(np.intp)
+        labels = safe.astype(np.intp, copy=False)
     else:
         if ignored is not None:
             msg = (
@@ -547,7 +551,8 @@ def _from_probabilities(
 
     if call.labels is not None and call.label_smoothing == 0:
         # Only the probability of the true class enters the loss: gather it.
-        positions = np.arange(0, rows.size, rows.shape[1]) + call.labels
+        positions = np.arange(0, rows.size, rows.shape[1])
+        positions += call.labels
         picked = np.take(rows, positions)
         weights: Any = 1.0 if call.class_weight is None else call.class_weight[call.labels]
     else:
@@ -555,7 +560,9 @@ def _from_probabilities(
         weights = _dense_target_weights(call)
     clipped = np.clip(picked, low, high)
     with np.errstate(divide="ignore"):
-        terms = weighted_product(weights, -np.log(clipped))
+        terms = np.log(clipped)
+    np.negative(terms, out=terms)
+    terms = weighted_product(weights, terms)
     row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
     loss = call.result(np.asarray(row_losses, dtype=dtype))
     if not return_grad:

@@ -38,7 +38,12 @@ _MAX_TRANSPOSED_CLASSES = 48
 
 
 def weighted_product(weight: Any, values: FloatArray) -> Any:
-    """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values)."""
+    """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values).
+
+    A scalar weight of 1 returns `values` itself.
+    """
+    if np.ndim(weight) == 0 and weight == 1:
+        return values
     with np.errstate(invalid="ignore"):
         product = weight * values
     if np.ndim(weight) == 0:

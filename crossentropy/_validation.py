@@ -33,6 +33,7 @@ __all__ = [
     "check_unit_interval",
     "check_weight",
     "check_where",
+    "value_bounds",
     "warn_if_rows_do_not_sum_to_one",
 ]
 
@@ -194,7 +195,7 @@ def check_where(where: object, shape: tuple[int, ...], what: str) -> np.ndarray[
     return _broadcast(array, "where", shape, what)  # type: ignore[no-any-return]
 
 
-def _bounds(values: np.ndarray[Any, Any]) -> tuple[Any, Any]:
+def value_bounds(values: np.ndarray[Any, Any]) -> tuple[Any, Any]:
     """Return the minimum and maximum of `values` (NaN if any is NaN; +-inf if empty).
 
     Large arrays are read block by block on every core, each block once for both.
@@ -222,7 +223,7 @@ def check_unit_interval(
 ) -> None:
     """Raise unless every counted value lies in [0, 1] (NaN does not)."""
     if counted is None:
-        low, high = _bounds(values)
+        low, high = value_bounds(values)
         if low >= 0 and high <= 1:
             return
     inside = (values >= 0) & (values <= 1)
@@ -254,7 +255,7 @@ def check_binary_target(
         raise ValueError(msg)
     if array.dtype.kind in "iu":
         if counted is None:
-            low, high = _bounds(array)
+            low, high = value_bounds(array)
             if low >= 0 and high <= 1:
                 return array
         is_binary = (array == 0) | (array == 1)
