@@ -1,0 +1,149 @@
+"""Plain float64 loops over elements: the oracle the tests compare the package with.
+
+Written from the formulas of SPEC.md, one element and one class at a time, with
+``math.log`` and ``math.exp`` on Python floats; nothing here is vectorized or shared
+with the package.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from itertools import product
+
+import numpy as np
+
+
+def _log_softmax(row: list[float]) -> list[float]:
+    top = max(row)
+    total = sum(math.exp(v - top) for v in row)
+    return [v - top - math.log(total) for v in row]
+
+
+def _reduce(losses: np.ndarray, weights: np.ndarray, reduction: str):
+    if reduction == "none":
+        return losses
+    total = float(sum(losses.ravel()))
+    if reduction == "sum":
+        return total
+    denominator = float(sum(weights.ravel()))
+    return total / denominator if denominator else math.nan
+
+
+def categorical(
+    first,
+    target,
+    *,
+    logits: bool,
+    reduction="mean",
+    class_weight=None,
+    sample_weight=None,
+    where=None,
+    ignore_index=None,
+    label_smoothing=0.0,
+    eps=None,
+    axis=-1,
+):
+    """The categorical losses, element by element."""
+    x = np.moveaxis(np.asarray(first, dtype=float), axis, -1)
+    n_classes = x.shape[-1]
+    batch = x.shape[:-1]
+    t = np.asarray(target)
+    labels = t.dtype.kind in "iu"
+    if not labels:
+        t = np.moveaxis(t.astype(float), axis, -1)
+    w = [1.0] * n_classes if class_weight is None else [float(v) for v in class_weight]
+    s = np.broadcast_to(1.0 if sample_weight is None else sample_weight, batch)
+    kept = np.broadcast_to(True if where is None else where, batch)
+    clip = np.finfo(float).eps if eps is None else eps
+    losses = np.zeros(batch)
+    weights = np.zeros(batch)
+    for index in np.ndindex(batch):
+        if not kept[index] or (labels and t[index] == ignore_index):
+            continue
+        row = [float(v) for v in x[index]]
+        if labels:
+            onehot = [1.0 if c == t[index] else 0.0 for c in range(n_classes)]
+        else:
+            onehot = [float(v) for v in t[index]]
+        smooth = [(1 - label_smoothing) * v + label_smoothing / n_classes for v in onehot]
+        if logits:
+            log_p = _log_softmax(row)
+        else:
+            log_p = [
+                math.log(min(max(p, clip), 1 - clip))
+                if min(max(p, clip), 1 - clip) > 0
+                else -math.inf
+                for p in row
+            ]
+        loss = 0.0
+        for c in range(n_classes):
+            a = w[c] * smooth[c]
+            if a != 0:
+                loss -= a * log_p[c]
+        losses[index] = float(s[index]) * loss
+        if class_weight is None:
+            weights[index] = float(s[index])
+        else:
+            weights[index] = float(s[index]) * sum(w[c] * onehot[c] for c in range(n_classes))
+    return _reduce(losses, weights, reduction)
+
+
+def _softplus(x: float) -> float:
+    if x == math.inf:
+        return math.inf
+    if x == -math.inf:
+        return 0.0
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def binary(
+    first,
+    target,
+    *,
+    logits: bool,
+    reduction="mean",
+    pos_weight=None,
+    sample_weight=None,
+    where=None,
+    label_smoothing=0.0,
+    eps=None,
+):
+    """The binary losses, element by element."""
+    x = np.asarray(first, dtype=float)
+    t = np.asarray(target, dtype=float)
+    pw = np.broadcast_to(1.0 if pos_weight is None else pos_weight, x.shape)
+    s = np.broadcast_to(1.0 if sample_weight is None else sample_weight, x.shape)
+    kept = np.broadcast_to(True if where is None else where, x.shape)
+    clip = np.finfo(float).eps if eps is None else eps
+    losses = np.zeros(x.shape)
+    weights = np.zeros(x.shape)
+    for index in np.ndindex(x.shape):
+        if not kept[index]:
+            continue
+        tt = (1 - label_smoothing) * float(t[index]) + label_smoothing / 2
+        a, b = 1 - tt, float(pw[index]) * tt
+        if logits:
+            negative, positive = _softplus(float(x[index])), _softplus(-float(x[index]))
+        else:
+            q = min(max(float(x[index]), clip), 1 - clip)
+            negative = -math.log1p(-q) if q < 1 else math.inf
+            positive = -math.log(q) if q > 0 else math.inf
+        loss = (a * negative if a else 0.0) + (b * positive if b else 0.0)
+        losses[index] = float(s[index]) * loss
+        weights[index] = float(s[index])
+    return _reduce(losses, weights, reduction)
+
+
+def central_difference(function: Callable[[np.ndarray], float], x: np.ndarray, step: float):
+    """The gradient of a scalar function by fourth-order central differences."""
+    x = np.asarray(x, dtype=float)
+    grad = np.zeros_like(x)
+    for index in product(*(range(n) for n in x.shape)):
+        values = []
+        for k in (-2, -1, 1, 2):
+            shifted = x.copy()
+            shifted[index] += k * step
+            values.append(function(shifted))
+        grad[index] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
+    return grad
