@@ -63,8 +63,8 @@ class _Categorical:
     def grad_rows(self, out: object, *inputs: object) -> tuple[FloatArray, FloatArray]:
         """Return the gradient as the caller sees it and as (N, C) rows to fill.
 
-        The two share memory unless `out` cannot be viewed as rows; then the rows are a
-        new array that :meth:`finish_grad` copies into it.
+        The two share memory unless `out` cannot be viewed as C-contiguous rows; then
+        the rows are a new array that :meth:`finish_grad` copies into it.
         """
         dtype = self.rows.dtype
         if out is None:
@@ -74,7 +74,7 @@ class _Categorical:
         grad = check_out(out, self.shape, dtype, *inputs)
         moved = np.moveaxis(grad, self.axis, -1)
         rows = moved.reshape(self.rows.shape)
-        if not np.shares_memory(rows, grad):
+        if not (np.shares_memory(rows, grad) and rows.flags.c_contiguous):
             rows = np.empty(self.rows.shape, dtype=dtype)
         return grad, rows
 

@@ -233,7 +233,7 @@ def check_unit_interval(
         bad = values[~inside]
         msg = (
             f"{name} must lie in [0, 1], got {bad.size} value(s) outside it "
-            f"or NaN, for example {bad.flat[0]!r}"
+            f"or NaN, for example {bad.flat[0].item()!r}"
         )
         raise ValueError(msg)
 
@@ -264,7 +264,7 @@ def check_binary_target(
         if not np.all(is_binary):
             msg = (
                 "target with an integer dtype must hold only 0 and 1, got "
-                f"{array[~is_binary].flat[0]!r}"
+                f"{array[~is_binary].flat[0].item()!r}"
             )
             raise ValueError(msg)
         return array
@@ -295,7 +295,7 @@ def warn_if_rows_do_not_sum_to_one(
     if np.any(off):
         msg = (
             f"{name}: {np.count_nonzero(off)} row(s) along the class axis do not sum to 1 "
-            f"(tolerance {tolerance:.2g}), for example {sums[off][0]!r}; "
+            f"(tolerance {tolerance:.2g}), for example {sums[off][0].item()!r}; "
             "the loss is computed as given"
         )
         warnings.warn(msg, UserWarning, stacklevel=4)
