@@ -1,0 +1,1 @@
+"""asv benchmarks of crossentropy's hot paths."""
