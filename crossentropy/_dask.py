@@ -16,6 +16,7 @@ from ._threads import num_threads
 from ._validation import (
     Reduction,
     as_computation_array,
+    broadcast_argument,
     check_axis,
     check_class_weight,
     check_eps,
@@ -78,15 +79,6 @@ def _sum_and_total(outcome: Outcome, ndim: int) -> Any:
     """Return a chunk's float64 loss sum and weight ``D``, shaped (1, ..., 1, 2)."""
     summed = np.sum(outcome.loss, dtype=np.float64)
     return np.array([summed, outcome.total], dtype=np.float64).reshape((1,) * ndim + (2,))
-
-
-def _broadcast(value: Any, name: str, shape: tuple[int, ...], what: str) -> Any:
-    array = da.asarray(value)
-    try:
-        return da.broadcast_to(array, shape)
-    except ValueError:
-        msg = f"{name} of shape {array.shape} does not broadcast against the {what} {shape}"
-        raise ValueError(msg) from None
 
 
 def evaluate_on_dask(
@@ -166,7 +158,9 @@ def evaluate_on_dask(
     for key in _PER_ELEMENT:
         if options.get(key) is not None:
             what = "batch shape" if categorical else "input shape"
-            value = _broadcast(options.pop(key), key, batch_shape, what)
+            value = broadcast_argument(
+                da.asarray(options.pop(key)), key, batch_shape, what, da.broadcast_to
+            )
             arguments += [value.rechunk(batch_chunks), batch_letters]
             names.append(key)
     # One task per chunk, whose result is the chunk's Outcome; the loss, the sums and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import warnings
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "as_computation_array",
     "as_float_argument",
     "as_real_array",
+    "broadcast_argument",
     "check_axis",
     "check_binary_target",
     "check_class_weight",
@@ -145,9 +147,16 @@ def check_ignore_index(ignore_index: object) -> int | None:
     return int(ignore_index)
 
 
-def _broadcast(array: np.ndarray[Any, Any], name: str, shape: tuple[int, ...], what: str) -> Any:
+def broadcast_argument(
+    array: Any,
+    name: str,
+    shape: tuple[int, ...],
+    what: str,
+    broadcast_to: Callable[[Any, tuple[int, ...]], Any] = np.broadcast_to,
+) -> Any:
+    """Return `array` broadcast to `shape` (with `broadcast_to`), or raise naming it."""
     try:
-        return np.broadcast_to(array, shape)
+        return broadcast_to(array, shape)
     except ValueError:
         msg = f"{name} of shape {array.shape} does not broadcast against the {what} {shape}"
         raise ValueError(msg) from None
@@ -158,7 +167,7 @@ def check_weight(
 ) -> FloatArray:
     """Return a finite, non-negative weight broadcast (read-only) to `shape`."""
     array = as_float_argument(weight, name, dtype)
-    array = _broadcast(array, name, shape, what)
+    array = broadcast_argument(array, name, shape, what)
     if not np.all(np.isfinite(array)):
         msg = f"{name} must be finite, got {_describe(array)} with non-finite values"
         raise ValueError(msg)
@@ -192,7 +201,7 @@ def check_where(where: object, shape: tuple[int, ...], what: str) -> np.ndarray[
     if array.dtype != np.bool_:
         msg = f"where must be a boolean array, got {_describe(array)}"
         raise TypeError(msg)
-    return _broadcast(array, "where", shape, what)  # type: ignore[no-any-return]
+    return broadcast_argument(array, "where", shape, what)  # type: ignore[no-any-return]
 
 
 def value_bounds(values: np.ndarray[Any, Any]) -> tuple[Any, Any]:
