@@ -26,12 +26,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every example on the data sets that ship with scikit-learn."""
-    session.install("-e", ".[examples]")
+    """Run every example (scikit-learn's bundled data; 1 GB of logits written to a temporary file)."""
+    session.install("-e", ".[examples,dask]")
     session.env["MPLBACKEND"] = "Agg"
     session.run("python", "examples/score_classifier.py")
     session.run("python", "examples/digits_training.py")
     session.run("python", "examples/imbalanced_binary.py")
+    session.run("python", "examples/score_out_of_core.py", "--gigabytes", "1")
 
 
 @nox.session
