@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every example (scikit-learn's bundled data; 1 GB of logits written to a temporary file)."""
+    """Run every example: scikit-learn's bundled data, and 1 GB of logits on disk."""
     session.install("-e", ".[examples,dask]")
     session.env["MPLBACKEND"] = "Agg"
     session.run("python", "examples/score_classifier.py")
