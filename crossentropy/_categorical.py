@@ -163,14 +163,17 @@ def _prepare(
         if ignored is not None:
             kept = flat_labels != ignored
             flat_counted = kept if flat_counted is None else flat_counted & kept
-        low, high = value_bounds(flat_labels) if flat_counted is None else (-1, n_classes)
-        in_range = True
-        if not 0 <= low <= high < n_classes:
-            in_range = (flat_labels >= 0) & (flat_labels < n_classes)
+        if flat_counted is None:
+            # The common case, read once per block for both bounds.
+            low, high = value_bounds(flat_labels)
+            valid = flat_labels.size == 0 or (low >= 0 and high < n_classes)
+        else:
+            valid = bool(np.all((flat_labels >= 0) & (flat_labels < n_classes) | ~flat_counted))
+        if not valid:
+            outside = (flat_labels < 0) | (flat_labels >= n_classes)
             if flat_counted is not None:
-                in_range |= ~flat_counted
-        if not np.all(in_range):
-            bad = flat_labels[~in_range].flat[0]
+                outside &= flat_counted
+            bad = flat_labels[outside].flat[0]
             msg = (
                 f"target holds class index {bad}, outside [0, {n_classes}) for {n_classes} "
                 f"classes along axis {class_axis} of {name}"
