@@ -9,7 +9,7 @@ import numpy as np
 from ._dispatch import Outcome, evaluate
 from ._kernel import weighted_product
 from ._reduction import gradient_scale, reduce, reduce_sum, total_weight
-from ._threads import run_in_ranges
+from ._threads import run_in_ranges, scratch
 from ._validation import (
     FloatArray,
     Reduction,
@@ -123,7 +123,7 @@ class _Binary:
         Returns the float64 sum of their losses.
         """
         block = max(1, _BLOCK_BYTES // self.dtype.itemsize)
-        buffers = np.empty((8, min(block, max(stop - start, 1))), dtype=self.dtype)
+        buffers = scratch("binary", (8, min(block, max(stop - start, 1))), self.dtype)
         summed = 0.0
         # Infinite terms of weight 0 and probabilities of 0 or 1 are mended per block.
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -138,9 +138,11 @@ class _Binary:
         # The smoothed target and the weights of the two terms.
         target = _part(self.target, start, stop)
         smoothing = self.label_smoothing
-        if smoothing:
-            target = np.multiply(target, 1 - smoothing, out=buffers[1])
-            target += self.dtype.type(smoothing / 2)
+        if smoothing or target.dtype != self.dtype:
+            # Also turns integer targets into floats once, not in every ufunc below.
+            target = np.multiply(target, self.dtype.type(1 - smoothing), out=buffers[1])
+            if smoothing:
+                target += self.dtype.type(smoothing / 2)
         negative = np.subtract(1, target, out=buffers[2])
         positive = target
         if self.pos_weight is not None:
@@ -148,11 +150,13 @@ class _Binary:
         terms = self.terms(start, stop, buffers[3:])
         np.multiply(negative, terms[0], out=losses)
         losses += np.multiply(positive, terms[1], out=buffers[5])
-        summed = float(losses.sum(dtype=np.float64))
-        if not np.isfinite(summed):
+        if not np.isfinite(losses.sum()):
             # An infinite term of weight 0 gave NaN: recompute the block term by term.
             losses[...] = weighted_product(negative, terms[0])
             losses += weighted_product(positive, terms[1])
+        if self.negated_terms:
+            np.negative(losses, out=losses)
+        summed = float(losses.sum(dtype=np.float64))
         weight = None if self.weight is None else self.weight[start:stop]
         if weight is not None:
             losses *= weight
@@ -170,6 +174,9 @@ class _Binary:
                 slope *= self.grad_scale
                 slope[weight == 0] = 0
         return summed
+
+    # Whether terms() returns -f and -g, the sum being negated once instead.
+    negated_terms = False
 
     def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Return the negative- and positive-class terms of a block (per subclass)."""
@@ -237,7 +244,13 @@ class _BinaryLogits(_Binary):
 
 
 class _BinaryProbabilities(_Binary):
-    """``f = -log(1 - q)``, ``g = -log(q)`` with ``q = clip(p, eps, 1 - eps)``."""
+    """``f = -log(1 - q)``, ``g = -log(q)`` with ``q = clip(p, eps, 1 - eps)``.
+
+    The terms come back as ``log1p(-q)`` and ``log(q)``, negated once per element in
+    the loss.
+    """
+
+    negated_terms = True
 
     def set_clip(self, eps: object) -> None:
         """Check `eps` and the probabilities, which must lie in [0, 1]."""
@@ -250,10 +263,7 @@ class _BinaryProbabilities(_Binary):
         clipped = np.clip(self.values[start:stop], *self.clip, out=buffers[3])
         of_negative = np.negative(clipped, out=buffers[0])
         np.log1p(of_negative, out=of_negative)
-        np.negative(of_negative, out=of_negative)
-        of_positive = np.log(clipped, out=buffers[1])
-        np.negative(of_positive, out=of_positive)
-        return of_negative, of_positive
+        return of_negative, np.log(clipped, out=buffers[1])
 
     def slope(
         self,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._threads import run_in_ranges
+from ._threads import run_in_ranges, scratch
 from ._validation import FloatArray
 
 __all__ = ["softmax_cross_entropy", "weighted_product"]
@@ -117,9 +117,9 @@ class _Problem:
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
-        buffer = np.empty(shape, dtype=self.logits.dtype)
+        buffer = scratch("kernel", shape, self.logits.dtype)
         # Transposed blocks mark their maxima in a second buffer, as 1.0 and 0.0.
-        marks = np.empty_like(buffer) if self.transposed else buffer
+        marks = scratch("marks", shape, self.logits.dtype) if self.transposed else buffer
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
             self.run_block(begin, end, buffer, marks)

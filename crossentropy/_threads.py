@@ -8,9 +8,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["get_num_threads", "num_threads", "run_in_ranges", "set_num_threads"]
+import numpy as np
+
+__all__ = ["get_num_threads", "num_threads", "run_in_ranges", "scratch", "set_num_threads"]
 
 _ENV_VAR = "CROSSENTROPY_NUM_THREADS"
 _Result = TypeVar("_Result")
@@ -27,6 +29,7 @@ _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _worker = threading.local()
+_scratch = threading.local()
 
 
 def _available_cores() -> int:
@@ -183,3 +186,19 @@ def run_in_ranges(
     finally:
         rest = [future.result() for future in futures]
     return [first, *rest]
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+    """Return this thread's work buffer `name` of `shape`, kept from call to call.
+
+    A kernel's block buffers are the same from one call to the next: keeping them per
+    thread spares the allocation and the page faults of fresh memory on every call.
+    The contents are undefined; a thread uses each named buffer for one thing at a time.
+    """
+    buffers: dict[str, Any] = _scratch.__dict__.setdefault("buffers", {})
+    size = int(np.prod(shape))
+    buffer = buffers.get(name)
+    if buffer is None or buffer.dtype != dtype or buffer.size < size:
+        buffer = np.empty(size, dtype=dtype)
+        buffers[name] = buffer
+    return buffer[:size].reshape(shape)
