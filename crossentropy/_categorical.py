@@ -576,10 +576,12 @@ def _from_probabilities(
     with np.errstate(divide="ignore"):
         slope = weighted_product(weights, -1 / clipped)
     slope = np.where((picked >= low) & (picked <= high), slope, 0).astype(dtype, copy=False)
-    if slope.ndim == 1:
-        grad_rows[...] = 0
-        grad_rows.reshape(-1)[positions] = scale * slope
-    else:
-        np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
-        grad_rows[scale == 0] = 0
+    # A row left out (scale 0) gets a zero gradient even where its slope is infinite.
+    with np.errstate(invalid="ignore"):
+        if slope.ndim == 1:
+            grad_rows[...] = 0
+            grad_rows.reshape(-1)[positions] = np.where(scale == 0, 0, scale * slope)
+        else:
+            np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
+            grad_rows[scale == 0] = 0
     return Outcome(loss, call.finish_grad(grad, grad_rows), call.total)

@@ -20,6 +20,12 @@ def _log_softmax(row: list[float]) -> list[float]:
     return [v - top - math.log(total) for v in row]
 
 
+def default_eps(first) -> float:
+    """``np.finfo`` eps of the computation dtype: float32 for float16/float32, else float64."""
+    dtype = np.asarray(first).dtype
+    return float(np.finfo(np.float32 if dtype in (np.float16, np.float32) else np.float64).eps)
+
+
 def _reduce(losses: np.ndarray, weights: np.ndarray, reduction: str):
     if reduction == "none":
         return losses
@@ -45,6 +51,7 @@ def categorical(
     axis=-1,
 ):
     """The categorical losses, element by element."""
+    clip = default_eps(first) if eps is None else eps
     x = np.moveaxis(np.asarray(first, dtype=float), axis, -1)
     n_classes = x.shape[-1]
     batch = x.shape[:-1]
@@ -55,7 +62,6 @@ def categorical(
     w = [1.0] * n_classes if class_weight is None else [float(v) for v in class_weight]
     s = np.broadcast_to(1.0 if sample_weight is None else sample_weight, batch)
     kept = np.broadcast_to(True if where is None else where, batch)
-    clip = np.finfo(float).eps if eps is None else eps
     losses = np.zeros(batch)
     weights = np.zeros(batch)
     for index in np.ndindex(batch):
@@ -81,7 +87,8 @@ def categorical(
             a = w[c] * smooth[c]
             if a != 0:
                 loss -= a * log_p[c]
-        losses[index] = float(s[index]) * loss
+        # A sample weight of 0 makes every term's weight 0: the element contributes 0.
+        losses[index] = float(s[index]) * loss if s[index] else 0.0
         if class_weight is None:
             weights[index] = float(s[index])
         else:
@@ -110,12 +117,12 @@ def binary(
     eps=None,
 ):
     """The binary losses, element by element."""
+    clip = default_eps(first) if eps is None else eps
     x = np.asarray(first, dtype=float)
     t = np.asarray(target, dtype=float)
     pw = np.broadcast_to(1.0 if pos_weight is None else pos_weight, x.shape)
     s = np.broadcast_to(1.0 if sample_weight is None else sample_weight, x.shape)
     kept = np.broadcast_to(True if where is None else where, x.shape)
-    clip = np.finfo(float).eps if eps is None else eps
     losses = np.zeros(x.shape)
     weights = np.zeros(x.shape)
     for index in np.ndindex(x.shape):
@@ -130,7 +137,7 @@ def binary(
             negative = -math.log1p(-q) if q < 1 else math.inf
             positive = -math.log(q) if q > 0 else math.inf
         loss = (a * negative if a else 0.0) + (b * positive if b else 0.0)
-        losses[index] = float(s[index]) * loss
+        losses[index] = float(s[index]) * loss if s[index] else 0.0
         weights[index] = float(s[index])
     return _reduce(losses, weights, reduction)
 

@@ -61,3 +61,96 @@ def test_py_typed_is_shipped():
     import pathlib
 
     assert (pathlib.Path(ce.__file__).parent / "py.typed").exists()
+
+
+SIGNATURES = {
+    "categorical_cross_entropy_with_logits": (
+        "logits",
+        ["reduction", "class_weight", "sample_weight", "where", "ignore_index",
+         "label_smoothing", "axis", "return_grad", "out"],
+    ),
+    "categorical_cross_entropy": (
+        "probs",
+        ["reduction", "class_weight", "sample_weight", "where", "ignore_index",
+         "label_smoothing", "eps", "axis", "return_grad", "out"],
+    ),
+    "binary_cross_entropy_with_logits": (
+        "logits",
+        ["reduction", "pos_weight", "sample_weight", "where", "label_smoothing",
+         "return_grad", "out"],
+    ),
+    "binary_cross_entropy": (
+        "probs",
+        ["reduction", "pos_weight", "sample_weight", "where", "label_smoothing", "eps",
+         "return_grad", "out"],
+    ),
+}  # fmt: skip
+DEFAULTS = {
+    "reduction": "mean",
+    "class_weight": None,
+    "pos_weight": None,
+    "sample_weight": None,
+    "where": None,
+    "ignore_index": None,
+    "label_smoothing": 0.0,
+    "eps": None,
+    "axis": -1,
+    "return_grad": False,
+    "out": None,
+}
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_exact_signature_and_defaults(name):
+    first_name, options = SIGNATURES[name]
+    parameters = inspect.signature(getattr(ce, name)).parameters
+    assert list(parameters) == [first_name, "target", *options]
+    for option in options:
+        assert parameters[option].default == DEFAULTS[option]
+    assert parameters[first_name].default is inspect.Parameter.empty
+    assert parameters["target"].default is inspect.Parameter.empty
+
+
+def _arrays(name):
+    if name.startswith("categorical"):
+        return np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]]), np.array([1, 0])
+    return np.array([[0.2, 0.7], [0.5, 0.9]]), np.array([[0.0, 1.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_both_arrays_by_position_or_by_name(name):
+    function = getattr(ce, name)
+    first_name = SIGNATURES[name][0]
+    first, target = _arrays(name)
+    expected = function(first, target, reduction="none")
+    for args, kwargs in (
+        ((first,), {"target": target}),
+        ((), {first_name: first, "target": target}),
+        ((), {"target": target, first_name: first}),
+    ):
+        np.testing.assert_array_equal(function(*args, **kwargs, reduction="none"), expected)
+    with pytest.raises(TypeError):
+        function(first, target, "none")
+    with pytest.raises(TypeError):
+        function(first)
+    other = "probs" if first_name == "logits" else "logits"
+    with pytest.raises(TypeError):
+        function(**{other: first, "target": target})
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_every_option_is_keyword_only(name):
+    function = getattr(ce, name)
+    first, target = _arrays(name)
+    for extra in range(1, 3):
+        with pytest.raises(TypeError):
+            function(first, target, *(["mean"] + [None] * (extra - 1)))
+
+
+def test_submodules_do_not_leak_names():
+    public = {name for name in vars(ce) if not name.startswith("_")}
+    assert public == set(ce.__all__)
+    for name in ce.__all__:
+        assert callable(getattr(ce, name))
+        assert getattr(ce, name).__module__.startswith("crossentropy")
+        assert getattr(ce, name).__doc__

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import mpmath
 import numpy as np
 import pytest
@@ -148,3 +150,253 @@ def test_long_float32_class_axis_and_batch_sums_stay_accurate(rng):
     total = ce.binary_cross_entropy(values, np.zeros_like(values), reduction="sum")
     exact = float(np.sum(-np.log1p(-np.maximum(values.astype(np.float64), 0)), dtype=np.float64))
     np.testing.assert_allclose(total, exact, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("x", "t", "loss", "grad"),
+    [
+        (np.inf, 1.0, 0.0, 0.0),
+        (-np.inf, 0.0, 0.0, 0.0),
+        (np.inf, 0.0, np.inf, 1.0),
+        (-np.inf, 1.0, np.inf, -1.0),
+        (1e30, 1.0, 0.0, 0.0),
+        (-1e30, 0.0, 0.0, 0.0),
+        (1e30, 0.0, 1e30, 1.0),
+        (-1e30, 1.0, 1e30, -1.0),
+        (1e308, 0.0, 1e308, 1.0),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_binary_extreme_logits_exact_loss_and_gradient(x, t, loss, grad, dtype):
+    if np.isfinite(x) and abs(x) > float(np.finfo(dtype).max):
+        pytest.skip("not representable")
+    got, got_grad = ce.binary_cross_entropy_with_logits(
+        np.array([x], dtype), np.array([t], dtype), reduction="sum", return_grad=True
+    )
+    assert got == dtype(loss)
+    assert got_grad[0] == grad
+    assert got_grad.dtype == dtype
+
+
+def test_binary_extreme_logits_with_pos_weight_and_smoothing():
+    x = np.array([np.inf, -np.inf, 1e30, -1e30])
+    t = np.array([1.0, 0.0, 1.0, 0.0])
+    # pos_weight 0 on a positive target: the positive term is gone; the negative term is 0
+    got = ce.binary_cross_entropy_with_logits(x, t, pos_weight=0.0, reduction="none")
+    np.testing.assert_array_equal(got, [0.0, 0.0, 0.0, 0.0])
+    # smoothing puts weight on the wrong side: the loss is the logit's magnitude times it
+    got = ce.binary_cross_entropy_with_logits(x, t, label_smoothing=0.2, reduction="none")
+    np.testing.assert_array_equal(got[:2], [np.inf, np.inf])
+    np.testing.assert_allclose(got[2:], [0.1 * 1e30, 0.1 * 1e30], rtol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_nan_logits_propagate(reduction):
+    x = np.array([np.nan, 0.0, 1.0])
+    t = np.array([1.0, 0.0, 1.0])
+    loss, grad = ce.binary_cross_entropy_with_logits(x, t, reduction=reduction, return_grad=True)
+    assert np.isnan(loss)
+    assert np.isnan(grad[0])
+    assert np.all(np.isfinite(grad[1:]))
+    none = ce.binary_cross_entropy_with_logits(x, t, reduction="none")
+    assert np.isnan(none[0])
+    assert np.all(np.isfinite(none[1:]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_categorical_nan_logits_propagate(reduction):
+    logits = np.array([[np.nan, 0.0, 1.0], [0.0, 1.0, 2.0]])
+    loss, grad = ce.categorical_cross_entropy_with_logits(
+        logits, [1, 2], reduction=reduction, return_grad=True
+    )
+    assert np.isnan(loss)
+    assert np.all(np.isnan(grad[0]))
+    assert np.all(np.isfinite(grad[1]))
+
+
+@pytest.mark.parametrize("x", [-40.0, -80.0, -700.0, -745.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tiny_binary_losses_keep_relative_accuracy(x, dtype):
+    # t=0 and x very negative: loss = log1p(e^x), about e^x; likewise t=1 at -x.
+    got = ce.binary_cross_entropy_with_logits(
+        np.array([x, -x], dtype), np.array([0.0, 1.0], dtype), reduction="none"
+    )
+    xs = dtype(x)
+    expected = float(mpmath.log1p(mpmath.exp(mpmath.mpf(float(xs)))))
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    rtol = 4e-16 if dtype == np.float64 else 4 * float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(got, [expected, expected], rtol=rtol, atol=tiny)
+    if expected > 1e3 * float(np.finfo(dtype).tiny):
+        assert np.all(got > 0)
+
+
+@pytest.mark.parametrize("margin", [20.0, 40.0, 700.0])
+@pytest.mark.parametrize("layout", ["labels", "one-hot", "smoothed-cw"])
+def test_confident_correct_prediction_other_targets(margin, layout):
+    # 3 classes, class 0 wins by `margin`; soft one-hot targets must keep the accuracy too.
+    row = np.array([[margin, 0.0, -1.0]])
+    exact = [
+        mpmath.log1p(
+            mpmath.fsum(mpmath.exp(mpmath.mpf(v) - mpmath.mpf(margin)) for v in row[0, 1:])
+        )
+    ]
+    if layout == "labels":
+        got = ce.categorical_cross_entropy_with_logits(row, [0])
+        expected = float(exact[0])
+    elif layout == "one-hot":
+        got = ce.categorical_cross_entropy_with_logits(row, np.array([[1.0, 0.0, 0.0]]))
+        expected = float(exact[0])
+    else:
+        # w = [1, 2, 0], smoothing 0.1 onto 3 classes: a = [0.9 + 0.1/3, 2 * 0.1/3, 0]
+        got = ce.categorical_cross_entropy_with_logits(
+            row, [0], label_smoothing=0.1, class_weight=[1.0, 2.0, 0.0], reduction="sum"
+        )
+        lse_minus = [exact[0], exact[0] + mpmath.mpf(margin)]
+        a = [mpmath.mpf(0.9) + mpmath.mpf(0.1) / 3, 2 * mpmath.mpf(0.1) / 3]
+        expected = float(a[0] * lse_minus[0] + a[1] * lse_minus[1])
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+
+def test_logits_near_the_overflow_limit():
+    # exp would overflow without the shift by the row maximum.
+    row = np.array([[709.0, 710.0, 708.0], [-1e307, 1e307, 0.0]])
+    got, grad = ce.categorical_cross_entropy_with_logits(
+        row, [0, 0], reduction="none", return_grad=True
+    )
+    expected0 = float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v) - 709) for v in row[0])))
+    np.testing.assert_allclose(got[0], expected0, rtol=1e-15)
+    assert got[1] == 2e307
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad[1], [-1.0, 1.0, 0.0], atol=0)
+
+
+def test_minus_1000_gradient_and_huge_logits_gradient():
+    loss, grad = ce.categorical_cross_entropy_with_logits(
+        [[0.0, -1000.0], [1e30, -1e30]], [1, 1], reduction="none", return_grad=True
+    )
+    np.testing.assert_array_equal(loss, [1000.0, 2e30])
+    np.testing.assert_array_equal(grad, [[1.0, -1.0], [1.0, -1.0]])
+
+
+def test_masked_minus_inf_logits_with_soft_targets_and_weights():
+    logits = np.array([[-np.inf, 3.0, -np.inf, 1.0]])
+    soft = np.array([[0.0, 0.7, 0.0, 0.3]])
+    expected = 0.7 * _mp_categorical([-1e300, 3.0, -1e300, 1.0], 1) + 0.3 * _mp_categorical(
+        [-1e300, 3.0, -1e300, 1.0], 3
+    )
+    for options in ({}, {"class_weight": [5.0, 1.0, 2.0, 1.0]}, {"sample_weight": [1.0]}):
+        loss, grad = ce.categorical_cross_entropy_with_logits(
+            logits, soft, reduction="sum", return_grad=True, **options
+        )
+        np.testing.assert_allclose(loss, expected, rtol=1e-15)
+        assert grad[0, 0] == 0
+        assert grad[0, 2] == 0
+        assert np.all(np.isfinite(grad))
+    # 1-D, class axis 0, and float32
+    loss32 = ce.categorical_cross_entropy_with_logits(
+        logits[0].astype(np.float32), soft[0].astype(np.float32), axis=0
+    )
+    np.testing.assert_allclose(loss32, expected, rtol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_probabilities_under_zero_weights_give_no_nan_gradient(reduction):
+    # eps=0: p=0 where the target weight is 0 gives a finite loss and a finite gradient.
+    probs = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    soft = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    for target in (np.array([1, 2]), soft):
+        loss, grad = ce.categorical_cross_entropy(
+            probs, target, eps=0, reduction=reduction, return_grad=True
+        )
+        assert np.all(np.isfinite(loss))
+        assert np.all(np.isfinite(grad))
+    loss, grad = ce.categorical_cross_entropy(
+        probs, [1, 0], eps=0, class_weight=[1.0, 1.0, 0.0], label_smoothing=0.3,
+        reduction=reduction, return_grad=True,
+    )  # fmt: skip
+    assert not np.any(np.isnan(loss))
+    assert not np.any(np.isnan(grad))
+    loss, grad = ce.binary_cross_entropy(
+        [0.0, 1.0, 0.0], [0.0, 1.0, 1.0], eps=0, pos_weight=[1.0, 1.0, 0.0],
+        reduction=reduction, return_grad=True,
+    )  # fmt: skip
+    np.testing.assert_array_equal(np.sum(loss), 0.0)
+    np.testing.assert_array_equal(
+        grad, [1.0, -1.0, 0.0] if reduction != "mean" else [1 / 3, -1 / 3, 0.0]
+    )
+
+
+LEFT_OUT = {
+    "where-labels": ("labels", {"where": np.array([False, True])}),
+    "where-soft": ("soft", {"where": np.array([False, True])}),
+    "zero-sample-weight-labels": ("labels", {"sample_weight": np.array([0.0, 1.0])}),
+    "zero-sample-weight-soft": ("soft", {"sample_weight": np.array([0.0, 1.0])}),
+    "ignore_index": ("labels", {"ignore_index": 0}),
+}
+
+
+@pytest.mark.parametrize(("target", "left_out"), LEFT_OUT.values(), ids=LEFT_OUT.keys())
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_probability_in_a_row_left_out_has_zero_gradient(target, left_out, reduction):
+    # Row 0 puts probability 0 on its own class (eps=0: -log 0 = inf), but it is left out
+    # or weighs 0, so it contributes exactly 0 to the loss and gets exactly 0 gradient.
+    probs = np.array([[0.0, 1.0], [0.5, 0.5]])
+    labels = np.array([0, 1]) if target == "labels" else np.array([[1.0, 0.0], [0.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from inf * 0 either
+        loss, grad = ce.categorical_cross_entropy(
+            probs, labels, eps=0, reduction=reduction, return_grad=True, **left_out
+        )
+    np.testing.assert_allclose(np.sum(loss), np.log(2.0), rtol=1e-15)
+    np.testing.assert_array_equal(grad[0], [0.0, 0.0])
+    np.testing.assert_allclose(grad[1], [0.0, -2.0], rtol=1e-15)
+
+
+def test_all_weights_zero_with_zero_probability_gives_nan_mean_and_zero_gradient():
+    probs = np.array([[0.0, 1.0], [0.5, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, grad = ce.categorical_cross_entropy(
+            probs, [0, 1], eps=0, sample_weight=[0.0, 0.0], return_grad=True
+        )
+    assert np.isnan(loss)
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize("n_classes", [5, 100])
+@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft"])
+def test_many_minus_inf_logits_in_classes_of_zero_target(rng, n_classes, soft):
+    logits = rng.normal(size=(4, n_classes))
+    logits[:, 2:] = -np.inf  # only classes 0 and 1 are possible
+    labels = np.array([0, 1, 1, 0])
+    target = np.eye(n_classes)[labels] if soft else labels
+    loss, grad = ce.categorical_cross_entropy_with_logits(
+        logits, target, reduction="none", return_grad=True
+    )
+    expected = [_mp_categorical(row[:2], y) for row, y in zip(logits, labels, strict=True)]
+    np.testing.assert_allclose(loss, expected, rtol=4e-15)
+    np.testing.assert_array_equal(grad[:, 2:], 0.0)
+    assert np.all(np.isfinite(grad))
+    # smoothing onto the impossible classes, unless their class weight is 0
+    smoothed = ce.categorical_cross_entropy_with_logits(
+        logits, target, label_smoothing=0.1, reduction="none"
+    )
+    assert np.all(smoothed == np.inf)
+    weight = np.zeros(n_classes)
+    weight[:2] = [1.0, 2.0]
+    loss, grad = ce.categorical_cross_entropy_with_logits(
+        logits, target, label_smoothing=0.1, class_weight=weight, reduction="none", return_grad=True
+    )
+    assert np.all(np.isfinite(loss))
+    np.testing.assert_array_equal(grad[:, 2:], 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_no_log_of_softmax_in_float32(dtype):
+    loss = ce.categorical_cross_entropy_with_logits(np.array([[0.0, -1000.0]], dtype), [1])
+    assert loss == np.float32(1000.0)
+    assert loss.dtype == np.float32
+    if dtype == np.float32:
+        big = np.float32(1e30)
+        loss = ce.categorical_cross_entropy_with_logits(np.array([[big, -big]]), [1])
+        assert loss == 2 * big
