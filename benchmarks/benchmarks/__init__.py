@@ -1,1 +1,1 @@
-"""asv benchmarks of crossentropy's hot paths."""
+"""asv benchmarks of crossentropy's hot paths: ``bench_categorical`` and ``bench_binary``."""
