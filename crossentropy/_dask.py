@@ -5,10 +5,13 @@ Imported only when an argument is a Dask array, so that Dask stays optional.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from ._dispatch import Compute, Outcome
 from ._reduction import gradient_scale, reduce_sum
@@ -32,6 +35,10 @@ __all__ = ["evaluate_on_dask"]
 _PER_ELEMENT = ("sample_weight", "where", "pos_weight")
 
 
+# A mean or sum adds the chunks' (sum, D) pairs in groups of this many, as a tree.
+_SPLIT_EVERY = 16
+
+
 def _evaluate_chunk(
     first: Any,
     target: Any,
@@ -40,10 +47,16 @@ def _evaluate_chunk(
     per_element_names: tuple[str, ...],
     options: dict[str, Any],
     return_grad: bool,
-) -> Outcome:
-    """Run the NumPy path on one chunk, on one thread: Dask spreads chunks over cores."""
+    part: str,
+) -> Any:
+    """Run the NumPy path on one chunk, on one thread: Dask spreads chunks over cores.
+
+    The chunk's losses are those of ``reduction="none"`` (whose gradient is that of the
+    sum). `part` says what the task returns: ``"loss"`` the losses, ``"pair"`` their
+    float64 sum and the weight ``D``, ``"outcome"`` the whole `Outcome`.
+    """
     with num_threads(1):
-        return compute(
+        outcome = compute(
             first,
             target,
             return_grad=return_grad,
@@ -51,34 +64,67 @@ def _evaluate_chunk(
             **options,
             **dict(zip(per_element_names, per_element, strict=True)),
         )
+    if part == "loss":
+        return outcome.loss
+    if part == "pair":
+        return _pair_of(outcome)
+    return outcome
 
 
-def _loss_of(outcome: Outcome | list[Outcome]) -> Any:
-    """Return a chunk's per-element losses (in a list when the class axis is dropped)."""
-    if isinstance(outcome, list):
-        (outcome,) = outcome
+def _pair_of(outcome: Outcome) -> tuple[float, float]:
+    """Return a chunk's float64 loss sum and its weight ``D``."""
+    return float(np.sum(outcome.loss, dtype=np.float64)), float(outcome.total)
+
+
+def _loss_of(outcome: Outcome) -> Any:
+    """Return a chunk's per-element losses."""
     return outcome.loss
 
 
+def _add_pairs(items: list[Any]) -> tuple[float, float]:
+    """Return the sum of (sum, D) pairs; an `Outcome` among `items` stands for its pair."""
+    pairs = [_pair_of(item) if isinstance(item, Outcome) else item for item in items]
+    return sum(pair[0] for pair in pairs), sum(pair[1] for pair in pairs)
+
+
+def _reduce_pairs(items: list[Any], reduction: Reduction, dtype: Any) -> Any:
+    """Return the reduced loss from the last pairs of the tree, as a 0-d array."""
+    summed, total = _add_pairs(items)
+    return np.asarray(reduce_sum(summed, reduction, total, dtype))
+
+
 def _grad_of(outcome: Outcome) -> Any:
-    """Return the gradient of a chunk."""
+    """Return a chunk's gradient (that of the sum of its losses)."""
     return outcome.grad
 
 
-def _reduce_pair(pair: Any, reduction: Reduction, dtype: np.dtype[Any]) -> Any:
-    """Return the reduced loss from the global ``(sum, D)``, as a 0-d array."""
-    return np.asarray(reduce_sum(float(pair[0]), reduction, float(pair[1]), dtype))
+def _mean_grad_of(outcome: Outcome, items: list[Any]) -> Any:
+    """Return a chunk's gradient of the mean: that of the sum over the global ``D``."""
+    scale = gradient_scale("mean", _add_pairs(items)[1])
+    return np.multiply(outcome.grad, scale, dtype=outcome.grad.dtype)
 
 
-def _scale_of_pair(pair: Any, dtype: np.dtype[Any]) -> Any:
-    """Return the factor of the gradient of the mean from the global ``(sum, D)``."""
-    return np.asarray(gradient_scale("mean", float(pair[1])), dtype=dtype)
+def _lazy(name: str, layer: dict[Any, Any], needs: list[Any], chunks: Any, dtype: Any) -> Any:
+    """Return a Dask array of the tasks in `layer`, whose output keys start with `name`."""
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=needs)
+    meta = np.empty((0,) * len(chunks), dtype=dtype)
+    return da.Array(graph, name, chunks=chunks, dtype=dtype, meta=meta)
 
 
-def _sum_and_total(outcome: Outcome, ndim: int) -> Any:
-    """Return a chunk's float64 loss sum and weight ``D``, shaped (1, ..., 1, 2)."""
-    summed = np.sum(outcome.loss, dtype=np.float64)
-    return np.array([summed, outcome.total], dtype=np.float64).reshape((1,) * ndim + (2,))
+def _tree(keys: list[Any], name: str, layer: dict[Any, Any]) -> list[Any]:
+    """Add tasks to `layer` that add the pairs of `keys` in groups; return the last keys.
+
+    The last keys, at most ``_SPLIT_EVERY`` of them, are left for the tasks that need the
+    global sum and ``D``, so that no task in the graph hangs on a single other task.
+    """
+    level = 0
+    while len(keys) > _SPLIT_EVERY:
+        groups = [keys[i : i + _SPLIT_EVERY] for i in range(0, len(keys), _SPLIT_EVERY)]
+        keys = [(f"{name}-{level}", i) for i in range(len(groups))]
+        for key, group in zip(keys, groups, strict=True):
+            layer[key] = (_add_pairs, group)
+        level += 1
+    return keys
 
 
 def evaluate_on_dask(
@@ -96,9 +142,15 @@ def evaluate_on_dask(
 
     The class axis is rechunked into one chunk. Every other array argument is cut into
     the chunks of the batch. Each chunk runs the NumPy path with ``reduction="none"``
-    (whose gradient is that of the sum); the float64 sums and the total weights ``D``
-    of the chunks are added as a tree, and the mean divides the global sum by the
-    global ``D``.
+    (whose gradient is that of the sum) in one task; the float64 sums and the total
+    weights ``D`` of the chunks are added as a tree, and the mean divides the global
+    sum by the global ``D``.
+
+    The graph is written out task by task rather than composed from Dask's array
+    operations: one task per chunk and a few to add the pairs is all the work needs,
+    and every extra layer costs scheduling time on each call. With `return_grad` the
+    chunk tasks return the whole `Outcome`, which the loss and the gradient share, so
+    that computing both together runs every chunk once.
     """
     if out is not None:
         msg = "out is not supported with Dask arrays: the gradient is a lazy Dask array"
@@ -151,9 +203,7 @@ def evaluate_on_dask(
             raise ValueError(msg)
         y = y.rechunk(x.chunks)
 
-    letters = "abcdefghijklmnopqrstuvwxyz"[: x.ndim]
-    batch_letters = "".join(c for d, c in enumerate(letters) if d != axis)
-    arguments: list[Any] = [x, letters, y, letters if y.ndim == x.ndim else batch_letters]
+    inputs: list[Any] = [x, y]
     names = []
     for key in _PER_ELEMENT:
         if options.get(key) is not None:
@@ -161,51 +211,58 @@ def evaluate_on_dask(
             value = broadcast_argument(
                 da.asarray(options.pop(key)), key, batch_shape, what, da.broadcast_to
             )
-            arguments += [value.rechunk(batch_chunks), batch_letters]
+            inputs.append(value.rechunk(batch_chunks))
             names.append(key)
-    # One task per chunk, whose result is the chunk's Outcome; the loss, the sums and
-    # the gradient are then taken out of it, so that each chunk is computed once.
-    outcomes = da.blockwise(
+    # One task per chunk. The class axis is in one chunk (block index 0): an input
+    # without it (labels, weights, masks) has the chunk's index without that axis.
+    blocks = list(np.ndindex(*x.numblocks))
+    batch_blocks = [tuple(i for d, i in enumerate(block) if d != axis) for block in blocks]
+    part = "outcome" if return_grad else ("loss" if reduction == "none" else "pair")
+    token = tokenize(compute.__name__, *inputs, names, options, reduction, return_grad)
+    task = partial(
         _evaluate_chunk,
-        letters,
-        *arguments,
         compute=compute,
         per_element_names=tuple(names),
         options={**options, "reduction": "none"},
         return_grad=return_grad,
-        meta=np.empty((0,) * x.ndim, dtype=object),
-        concatenate=True,
+        part=part,
     )
+    chunk_name = f"crossentropy-{part}-{token}"
+    chunk_keys = [(chunk_name, *block) for block in batch_blocks]
+    layer = {
+        key: (
+            task,
+            *((array.name, *(block if array.ndim == x.ndim else batch_block)) for array in inputs),
+        )
+        for key, block, batch_block in zip(chunk_keys, blocks, batch_blocks, strict=True)
+    }
+    chunks = _lazy(chunk_name, layer, inputs, batch_chunks, dtype if part == "loss" else object)
+    if part == "loss":
+        return chunks
+
     if reduction == "none":
-        loss = da.blockwise(
-            _loss_of,
-            batch_letters,
-            outcomes,
-            letters,
-            concatenate=False,
-            meta=np.empty((0,) * len(batch_shape), dtype=dtype),
-        )
+        name = f"crossentropy-loss-{token}"
+        layer = {(name, *key[1:]): (_loss_of, key) for key in chunk_keys}
+        loss = _lazy(name, layer, [chunks], batch_chunks, dtype)
     else:
-        parts = outcomes.map_blocks(
-            _sum_and_total,
-            x.ndim,
-            new_axis=x.ndim,
-            chunks=(*((1,) * n for n in x.numblocks), (2,)),
-            dtype=np.float64,
-            meta=np.empty((0,) * (x.ndim + 1), dtype=np.float64),
-        )
-        # (sum, D) over all chunks, added as a tree, then the one reduction rule.
-        pair = parts.sum(axis=tuple(range(x.ndim)))
-        loss = pair.map_blocks(
-            _reduce_pair, reduction, dtype, drop_axis=0, meta=np.empty((), dtype=dtype)
-        )
+        name = f"crossentropy-{reduction}-{token}"
+        layer = {}
+        last = _tree(chunk_keys, f"crossentropy-add-{token}", layer)
+        layer[(name,)] = (_reduce_pairs, last, reduction, dtype)
+        loss = _lazy(name, layer, [chunks], (), dtype)
     if not return_grad:
         return loss
-    grad = outcomes.map_blocks(
-        _grad_of, chunks=x.chunks, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype=dtype)
-    )
+
+    name = f"crossentropy-grad-{token}"
     if reduction == "mean":
-        grad = grad * pair.map_blocks(
-            _scale_of_pair, dtype, drop_axis=0, meta=np.empty((), dtype=dtype)
-        )
-    return loss, grad
+        layer = {
+            (name, *block): (_mean_grad_of, key, last)
+            for key, block in zip(chunk_keys, blocks, strict=True)
+        }
+        needs = [chunks, loss]
+    else:
+        layer = {
+            (name, *block): (_grad_of, key) for key, block in zip(chunk_keys, blocks, strict=True)
+        }
+        needs = [chunks]
+    return loss, _lazy(name, layer, needs, x.chunks, dtype)

@@ -230,6 +230,9 @@ class _Problem:
             hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
             positions = self.label_positions(labels, rows, self.logits.shape[1])
             exps.reshape(-1)[positions] -= scale * hard
+            self.exact_at_maximum(
+                start, stop, exps, positions, scale=scale, total=total, others=others
+            )
             if self.spread is not None:
                 share = self.per_row(scale * self.smooth_share)
                 if self.class_weight is None:
@@ -246,6 +249,38 @@ class _Problem:
                 exps[:, left_out] = 0
             else:
                 exps[left_out] = 0
+
+    def exact_at_maximum(
+        self,
+        start: int,
+        stop: int,
+        exps: FloatArray,
+        positions: Any,
+        *,
+        scale: Any,
+        total: Any,
+        others: FloatArray,
+    ) -> None:
+        """Rewrite the gradient at labels that hold their row's maximum without cancellation.
+
+        There ``A softmax(x)_y - a_y = A / (1 + others) - a_y``, which loses all its digits
+        when `others` is tiny; ``((A - a_y) - a_y others) / (1 + others)`` keeps them
+        (``A - a_y`` is exactly 0 without smoothing).
+        """
+        at_maximum = self.margin[start:stop] == 0
+        if not np.any(at_maximum):
+            return
+
+        def rows_at_maximum(values: Any) -> Any:
+            return values if np.ndim(values) == 0 else values[at_maximum]
+
+        hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
+        hard, total, scale = map(rows_at_maximum, (hard, total, scale))
+        tail = others[at_maximum]
+        exact = (total - hard) - hard * tail
+        exact *= scale
+        exact /= 1 + tail
+        exps.reshape(-1)[positions[at_maximum]] = exact
 
     def losses(self) -> FloatArray:
         """Combine the per-row sums into ``A log(1 + others) + margin``."""

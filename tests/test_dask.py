@@ -203,9 +203,49 @@ def test_chunks_run_on_one_thread(rng, monkeypatch):
                 "axis": -1,
             },
             return_grad=False,
+            part="outcome",
         )
     assert seen == [1]
     assert outcome.total == 4
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("return_grad", [False, True], ids=["loss", "grad"])
+def test_many_chunks_are_added_as_a_tree(rng, reduction, return_grad):
+    # 300 chunks: two levels of partial sums before the last task.
+    logits = rng.normal(size=(300, 5)) * 4
+    labels = rng.integers(0, 5, size=300)
+    weights = rng.uniform(0, 2, size=300)
+    options = {"reduction": reduction, "sample_weight": weights, "return_grad": return_grad}
+    expected = ce.categorical_cross_entropy_with_logits(logits, labels, **options)
+    result = ce.categorical_cross_entropy_with_logits(
+        da.from_array(logits, chunks=1), da.from_array(labels, chunks=1), **options
+    )
+    loss = result[0] if return_grad else result
+    graph = dict(loss.__dask_graph__())
+    assert sum(str(key[0]).startswith("crossentropy-add-") for key in graph) == 19 + 2
+    _compare(expected, result)
+
+
+def test_loss_and_gradient_computed_together_share_the_chunk_tasks(rng, monkeypatch):
+    from crossentropy import _dask
+
+    calls = []
+    chunk = _dask._evaluate_chunk
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return chunk(*args, **kwargs)
+
+    monkeypatch.setattr(_dask, "_evaluate_chunk", counting)
+    logits = rng.normal(size=(20, 3))
+    labels = rng.integers(0, 3, size=20)
+    expected = ce.categorical_cross_entropy_with_logits(logits, labels, return_grad=True)
+    result = ce.categorical_cross_entropy_with_logits(
+        da.from_array(logits, chunks=5), labels, return_grad=True
+    )
+    _compare(expected, result)
+    assert len(calls) == 4
 
 
 def test_importing_the_package_does_not_import_dask():

@@ -40,6 +40,51 @@ def test_confident_correct_prediction_keeps_relative_accuracy(margin, n_classes)
     np.testing.assert_allclose(got32, expected32, rtol=4 * np.finfo(np.float32).eps, atol=tiny)
 
 
+def _mp_softmax_minus_target(row, label):
+    """``softmax(row) - onehot(label)`` at 50 digits."""
+    values = [mpmath.mpf(float(v)) for v in row]
+    top = max(values)
+    exps = [mpmath.exp(v - top) for v in values]
+    total = mpmath.fsum(exps)
+    others = mpmath.fsum(e for c, e in enumerate(exps) if c != label)
+    # At the label, -others / total: 1 - e / total would lose what 50 digits cannot hold.
+    return [float(-others / total if c == label else e / total) for c, e in enumerate(exps)]
+
+
+@pytest.mark.parametrize("margin", [0.5, 20.0, 40.0, 80.0, 700.0])
+@pytest.mark.parametrize("n_classes", [3, 1000])  # the transposed and the row layout
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradient_at_a_confident_label_keeps_relative_accuracy(margin, n_classes, dtype):
+    # softmax_y - 1 = -others / (1 + others): computed as a difference it would be 0
+    # for margins past about 37 (float64) or 17 (float32).
+    rows = np.zeros((2, n_classes))
+    rows[0, 1] = margin
+    rows[1, [0, 2]] = margin  # a tie at the maximum: no cancellation, same formula
+    rows = rows.astype(dtype)
+    labels = np.array([1, 2])
+    weights = np.array([0.5, 3.0])
+    class_weight = np.linspace(0.5, 2.0, n_classes)
+    _, grad = ce.categorical_cross_entropy_with_logits(
+        rows,
+        labels,
+        sample_weight=weights,
+        class_weight=class_weight,
+        reduction="sum",
+        return_grad=True,
+    )
+    assert grad.dtype == dtype
+    factor = weights * class_weight[labels]
+    expected = [
+        np.multiply(f, _mp_softmax_minus_target(row, y))
+        for f, row, y in zip(factor, rows, labels, strict=True)
+    ]
+    tiny = np.finfo(dtype).smallest_subnormal
+    rtol = 8 * np.finfo(dtype).eps
+    expected = np.array(expected).astype(dtype)
+    np.testing.assert_allclose(grad, expected, rtol=rtol, atol=tiny)
+    assert (grad[0, 1] < 0) == (expected[0, 1] < 0)
+
+
 @pytest.mark.parametrize("scale", [1.0, 30.0, 1e3, 1e30])
 def test_random_rows_against_mpmath(rng, scale):
     logits = rng.normal(size=(20, 7)) * scale

@@ -1,0 +1,66 @@
+"""The losses on Dask arrays: what chunking and Dask's scheduling add to the NumPy path.
+
+On the 16384x1000 float32 logits cut into 8 chunks of rows, with the threaded scheduler
+(as many workers as cores), ``time_dask`` builds the lazy loss and computes it, and
+``time_numpy`` runs the NumPy path, threaded over the same cores.
+``track_overhead`` is the ratio of the two, best of interleaved runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import crossentropy as ce
+
+from ._data import PASSES, categorical_logits
+
+try:
+    import dask
+    import dask.array as da
+except ImportError:  # pragma: no cover - dask is in the bench extra
+    dask = None
+
+
+class DaskOverhead:
+    """16384x1000 float32 logits with integer labels in 8 chunks; mean loss."""
+
+    params = PASSES
+    param_names = ["pass"]
+    timeout = 300
+
+    def setup(self, pass_):
+        if dask is None:
+            msg = "dask is not installed"
+            raise NotImplementedError(msg)
+        self.logits, self.labels = categorical_logits(16384, 1000, "float32")
+        self.lazy_logits = da.from_array(self.logits, chunks=(2048, -1))
+        self.lazy_labels = da.from_array(self.labels, chunks=2048)
+        self.grad = pass_ == "forward+grad"
+
+    def _dask(self):
+        result = ce.categorical_cross_entropy_with_logits(
+            self.lazy_logits, self.lazy_labels, return_grad=self.grad
+        )
+        return dask.compute(result, scheduler="threads")
+
+    def _numpy(self):
+        return ce.categorical_cross_entropy_with_logits(
+            self.logits, self.labels, return_grad=self.grad
+        )
+
+    def time_dask(self, pass_):
+        self._dask()
+
+    def time_numpy(self, pass_):
+        self._numpy()
+
+    def track_overhead(self, pass_):
+        dask_times, numpy_times = [], []
+        for _ in range(15):
+            for call, times in ((self._dask, dask_times), (self._numpy, numpy_times)):
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+        return min(dask_times) / min(numpy_times)
+
+    track_overhead.unit = "Dask time / NumPy time"
