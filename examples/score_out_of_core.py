@@ -108,7 +108,7 @@ def score(loss: Any, workers: int) -> tuple[float, float]:
             n_workers=workers,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: several clusters may run at once
         ) as cluster,
         Client(cluster) as client,
     ):

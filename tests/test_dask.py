@@ -265,7 +265,7 @@ def cluster_client():
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: several clusters may run at once
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -274,7 +274,7 @@ def cluster_client():
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_local_cluster_of_two_worker_processes(rng, cluster_client, reduction):
     logits = rng.normal(size=(300, 7, 2))
     labels = rng.integers(0, 7, size=(300, 2))
@@ -290,6 +290,32 @@ def test_local_cluster_of_two_worker_processes(rng, cluster_client, reduction):
         reduction=reduction,
         return_grad=True,
     )
+    computed = cluster_client.compute(result, sync=True)
+    for expected_part, got in zip(expected, computed, strict=True):
+        np.testing.assert_allclose(got, expected_part, rtol=RTOL)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.parametrize(
+    "loss",
+    [ce.categorical_cross_entropy, ce.binary_cross_entropy_with_logits, ce.binary_cross_entropy],
+    ids=lambda f: f.__name__,
+)
+def test_local_cluster_runs_the_other_losses(rng, cluster_client, loss):
+    if loss is ce.categorical_cross_entropy:
+        first = rng.dirichlet(np.ones(5), size=400)
+        target = rng.integers(0, 5, size=400)
+        options = {"class_weight": rng.uniform(0.5, 2, size=5), "label_smoothing": 0.1}
+        chunks = (90, 5)
+    else:
+        first = rng.normal(size=(400, 3)) if "logits" in loss.__name__ else rng.random((400, 3))
+        target = (rng.random((400, 3)) > 0.5).astype(float)
+        options = {"pos_weight": rng.uniform(0.5, 2, size=3)}
+        chunks = (90, 2)
+    options["where"] = rng.random(400 if target.ndim == 1 else (400, 3)) > 0.2
+    expected = loss(first, target, return_grad=True, **options)
+    result = loss(da.from_array(first, chunks=chunks), target, return_grad=True, **options)
     computed = cluster_client.compute(result, sync=True)
     for expected_part, got in zip(expected, computed, strict=True):
         np.testing.assert_allclose(got, expected_part, rtol=RTOL)
