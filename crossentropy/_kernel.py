@@ -222,17 +222,24 @@ class _Problem:
         if np.ndim(scale) != 0:
             scale = scale[start:stop]
         total = self.total if np.ndim(self.total) == 0 else self.total[start:stop]
-        exps *= self.per_row(scale * total / (1 + others))
+        denominator = 1 + others
         if self.labels is None:
+            exps *= self.per_row(scale * total / denominator)
             exps -= self.dense_weights(start, stop) * self.per_row(scale)
         else:
             labels = self.labels[start:stop]
             hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
             positions = self.label_positions(labels, rows, self.logits.shape[1])
-            exps.reshape(-1)[positions] -= scale * hard
-            self.exact_at_maximum(
-                start, stop, exps, positions, scale=scale, total=total, others=others
-            )
+            at_labels = np.take(exps.reshape(-1), positions)
+            exps *= self.per_row(scale * total / denominator)
+            # A softmax(x)_y - a_y = ((A e_y - a_y) - a_y others) / (1 + others): where the
+            # label holds the row's maximum (e_y = 1, A = a_y without smoothing), this
+            # keeps the digits that A / (1 + others) - a_y would lose to cancellation.
+            at_labels *= total
+            at_labels -= hard
+            at_labels -= hard * others
+            at_labels *= scale / denominator
+            exps.reshape(-1)[positions] = at_labels
             if self.spread is not None:
                 share = self.per_row(scale * self.smooth_share)
                 if self.class_weight is None:
@@ -249,38 +256,6 @@ class _Problem:
                 exps[:, left_out] = 0
             else:
                 exps[left_out] = 0
-
-    def exact_at_maximum(
-        self,
-        start: int,
-        stop: int,
-        exps: FloatArray,
-        positions: Any,
-        *,
-        scale: Any,
-        total: Any,
-        others: FloatArray,
-    ) -> None:
-        """Rewrite the gradient at labels that hold their row's maximum without cancellation.
-
-        There ``A softmax(x)_y - a_y = A / (1 + others) - a_y``, which loses all its digits
-        when `others` is tiny; ``((A - a_y) - a_y others) / (1 + others)`` keeps them
-        (``A - a_y`` is exactly 0 without smoothing).
-        """
-        at_maximum = self.margin[start:stop] == 0
-        if not np.any(at_maximum):
-            return
-
-        def rows_at_maximum(values: Any) -> Any:
-            return values if np.ndim(values) == 0 else values[at_maximum]
-
-        hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
-        hard, total, scale = map(rows_at_maximum, (hard, total, scale))
-        tail = others[at_maximum]
-        exact = (total - hard) - hard * tail
-        exact *= scale
-        exact /= 1 + tail
-        exps.reshape(-1)[positions[at_maximum]] = exact
 
     def losses(self) -> FloatArray:
         """Combine the per-row sums into ``A log(1 + others) + margin``."""
