@@ -81,15 +81,14 @@ def _loss_of(outcome: Outcome) -> Any:
     return outcome.loss
 
 
-def _add_pairs(items: list[Any]) -> tuple[float, float]:
-    """Return the sum of (sum, D) pairs; an `Outcome` among `items` stands for its pair."""
-    pairs = [_pair_of(item) if isinstance(item, Outcome) else item for item in items]
+def _add_pairs(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """Return the sum of (sum, D) pairs."""
     return sum(pair[0] for pair in pairs), sum(pair[1] for pair in pairs)
 
 
-def _reduce_pairs(items: list[Any], reduction: Reduction, dtype: Any) -> Any:
+def _reduce_pairs(pairs: list[tuple[float, float]], reduction: Reduction, dtype: Any) -> Any:
     """Return the reduced loss from the last pairs of the tree, as a 0-d array."""
-    summed, total = _add_pairs(items)
+    summed, total = _add_pairs(pairs)
     return np.asarray(reduce_sum(summed, reduction, total, dtype))
 
 
@@ -98,9 +97,9 @@ def _grad_of(outcome: Outcome) -> Any:
     return outcome.grad
 
 
-def _mean_grad_of(outcome: Outcome, items: list[Any]) -> Any:
+def _mean_grad_of(outcome: Outcome, pair: tuple[float, float]) -> Any:
     """Return a chunk's gradient of the mean: that of the sum over the global ``D``."""
-    scale = gradient_scale("mean", _add_pairs(items)[1])
+    scale = gradient_scale("mean", pair[1])
     return np.multiply(outcome.grad, scale, dtype=outcome.grad.dtype)
 
 
@@ -114,8 +113,8 @@ def _lazy(name: str, layer: dict[Any, Any], needs: list[Any], chunks: Any, dtype
 def _tree(keys: list[Any], name: str, layer: dict[Any, Any]) -> list[Any]:
     """Add tasks to `layer` that add the pairs of `keys` in groups; return the last keys.
 
-    The last keys, at most ``_SPLIT_EVERY`` of them, are left for the tasks that need the
-    global sum and ``D``, so that no task in the graph hangs on a single other task.
+    The last keys, at most ``_SPLIT_EVERY`` of them, are left for the task that needs
+    the global sum and ``D``.
     """
     level = 0
     while len(keys) > _SPLIT_EVERY:
@@ -150,7 +149,8 @@ def evaluate_on_dask(
     operations: one task per chunk and a few to add the pairs is all the work needs,
     and every extra layer costs scheduling time on each call. With `return_grad` the
     chunk tasks return the whole `Outcome`, which the loss and the gradient share, so
-    that computing both together runs every chunk once.
+    that computing both together runs every chunk once; only small (sum, D) pairs
+    travel between workers, never a chunk's gradient.
     """
     if out is not None:
         msg = "out is not supported with Dask arrays: the gradient is a lazy Dask array"
@@ -218,7 +218,7 @@ def evaluate_on_dask(
     blocks = list(np.ndindex(*x.numblocks))
     batch_blocks = [tuple(i for d, i in enumerate(block) if d != axis) for block in blocks]
     part = "outcome" if return_grad else ("loss" if reduction == "none" else "pair")
-    token = tokenize(compute.__name__, *inputs, names, options, reduction, return_grad)
+    token = tokenize(compute, *inputs, names, options, reduction, return_grad)
     task = partial(
         _evaluate_chunk,
         compute=compute,
@@ -247,8 +247,16 @@ def evaluate_on_dask(
     else:
         name = f"crossentropy-{reduction}-{token}"
         layer = {}
-        last = _tree(chunk_keys, f"crossentropy-add-{token}", layer)
+        pair_keys = chunk_keys
+        if part == "outcome":
+            # Each chunk's pair is taken where the chunk is, apart from its gradient.
+            pair_keys = [(f"crossentropy-pair-{token}", *key[1:]) for key in chunk_keys]
+            layer.update(zip(pair_keys, ((_pair_of, key) for key in chunk_keys), strict=True))
+        last = _tree(pair_keys, f"crossentropy-add-{token}", layer)
         layer[(name,)] = (_reduce_pairs, last, reduction, dtype)
+        if return_grad and reduction == "mean":
+            total_key = (f"crossentropy-total-{token}",)
+            layer[total_key] = (_add_pairs, last)
         loss = _lazy(name, layer, [chunks], (), dtype)
     if not return_grad:
         return loss
@@ -256,7 +264,7 @@ def evaluate_on_dask(
     name = f"crossentropy-grad-{token}"
     if reduction == "mean":
         layer = {
-            (name, *block): (_mean_grad_of, key, last)
+            (name, *block): (_mean_grad_of, key, total_key)
             for key, block in zip(chunk_keys, blocks, strict=True)
         }
         needs = [chunks, loss]

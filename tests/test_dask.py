@@ -248,6 +248,22 @@ def test_loss_and_gradient_computed_together_share_the_chunk_tasks(rng, monkeypa
     assert len(calls) == 4
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_no_task_gathers_the_outcomes_of_several_chunks(rng, reduction):
+    # Only the small (sum, D) pairs may meet in one task; a chunk's gradient stays put.
+    from dask.core import get_dependencies
+
+    logits = da.from_array(rng.normal(size=(40, 3)), chunks=2)
+    loss, grad = ce.categorical_cross_entropy_with_logits(
+        logits, rng.integers(0, 3, size=40), reduction=reduction, return_grad=True
+    )
+    graph = {**dict(loss.__dask_graph__()), **dict(grad.__dask_graph__())}
+    outcomes = {key for key in graph if str(key[0]).startswith("crossentropy-outcome-")}
+    assert len(outcomes) == 20
+    for key in graph:
+        assert len(get_dependencies(graph, key) & outcomes) <= 1, key
+
+
 def test_importing_the_package_does_not_import_dask():
     code = "import sys, crossentropy; print('dask' in sys.modules)"
     result = subprocess.run(
