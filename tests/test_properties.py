@@ -48,21 +48,6 @@ def test_adding_a_constant_to_a_row_changes_nothing(problem, shift):
     np.testing.assert_allclose(after, before, rtol=1e-9, atol=1e-9)
 
 
-@given(categorical_problems())
-def test_integer_targets_equal_one_hot_targets(problem):
-    logits, labels, options = problem
-    one_hot = np.eye(logits.shape[-1])[labels]
-    for reduction in ("none", "sum", "mean"):
-        by_label = ce.categorical_cross_entropy_with_logits(
-            logits, labels, reduction=reduction, return_grad=True, **options
-        )
-        by_one_hot = ce.categorical_cross_entropy_with_logits(
-            logits, one_hot, reduction=reduction, return_grad=True, **options
-        )
-        for a, b in zip(by_label, by_one_hot, strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-
-
 @given(categorical_problems(), st.data())
 def test_axis_equals_moving_the_class_axis_last(problem, data):
     logits, labels, options = problem
@@ -315,18 +300,22 @@ def _softmax(logits):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@given(categorical_problems())
-def test_probabilities_loss_integer_targets_equal_one_hot_targets(problem):
+@pytest.mark.parametrize(
+    ("loss", "first_of"),
+    [
+        (ce.categorical_cross_entropy_with_logits, lambda logits: logits),
+        (ce.categorical_cross_entropy, _softmax),
+    ],
+    ids=["logits", "probabilities"],
+)
+@given(problem=categorical_problems())
+def test_integer_targets_equal_one_hot_targets(loss, first_of, problem):
     logits, labels, options = problem
-    probs = _softmax(logits)
+    first = first_of(logits)
     one_hot = np.eye(logits.shape[-1])[labels]
     for reduction in ("none", "sum", "mean"):
-        by_label = ce.categorical_cross_entropy(
-            probs, labels, reduction=reduction, return_grad=True, **options
-        )
-        by_one_hot = ce.categorical_cross_entropy(
-            probs, one_hot, reduction=reduction, return_grad=True, **options
-        )
+        by_label = loss(first, labels, reduction=reduction, return_grad=True, **options)
+        by_one_hot = loss(first, one_hot, reduction=reduction, return_grad=True, **options)
         for a, b in zip(by_label, by_one_hot, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 

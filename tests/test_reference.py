@@ -423,20 +423,7 @@ def test_categorical_probability_gradient_with_clipping(rng, case):
         assert np.all(grad[probs < eps] == 0)
 
 
-BINARY_GRADIENT_CASES = list(
-    itertools.product(
-        [True, False],  # logits
-        ["mean", "sum", "none"],
-        [False, True],  # pos_weight
-        [False, True],  # sample_weight
-        [False, True],  # where
-        [0.0, 0.2],  # label_smoothing
-        ["float", "int", "bool"],
-    )
-)
-
-
-@pytest.mark.parametrize("case", BINARY_GRADIENT_CASES, ids=_binary_case_id)
+@pytest.mark.parametrize("case", BINARY_CASES, ids=_binary_case_id)
 def test_binary_gradient_with_every_option(rng, case):
     logits, reduction, pw, sw, wh, ls, kind = case
     first, target = _binary_inputs(rng, logits, kind, shape=(3, 3))
