@@ -255,6 +255,8 @@ def evaluate_on_dask(
         last = _tree(pair_keys, f"crossentropy-add-{token}", layer)
         layer[(name,)] = (_reduce_pairs, last, reduction, dtype)
         if return_grad and reduction == "mean":
+            # The gradient's own total, beside the loss rather than before it: a loss
+            # computed alone then has no single-input task that Dask would fuse away.
             total_key = (f"crossentropy-total-{token}",)
             layer[total_key] = (_add_pairs, last)
         loss = _lazy(name, layer, [chunks], (), dtype)
