@@ -89,10 +89,9 @@ def categorical(
                 loss -= a * log_p[c]
         # A sample weight of 0 makes every term's weight 0: the element contributes 0.
         losses[index] = float(s[index]) * loss if s[index] else 0.0
-        if class_weight is None:
-            weights[index] = float(s[index])
-        else:
-            weights[index] = float(s[index]) * sum(w[c] * onehot[c] for c in range(n_classes))
+        # D: each element weighs s * sum_c w_c t_c with the unsmoothed target, w = 1 when
+        # absent, so that rows of probabilities that do not sum to 1 weigh their sum.
+        weights[index] = float(s[index]) * sum(w[c] * onehot[c] for c in range(n_classes))
     return _reduce(losses, weights, reduction)
 
 
