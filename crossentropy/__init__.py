@@ -9,14 +9,17 @@ options and one reduction rule:
 - :func:`categorical_cross_entropy_with_logits`
 
 Large inputs are spread over threads; :func:`get_num_threads`, :func:`set_num_threads`
-and :func:`num_threads` control how many.
+and :func:`num_threads` control how many. Probability rows that do not sum to 1 give a
+:class:`ProbabilitySumWarning`.
 """
 
 from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._categorical import categorical_cross_entropy, categorical_cross_entropy_with_logits
 from ._threads import get_num_threads, num_threads, set_num_threads
+from ._validation import ProbabilitySumWarning
 
 __all__ = [
+    "ProbabilitySumWarning",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "categorical_cross_entropy",

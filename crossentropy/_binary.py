@@ -6,23 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from ._dispatch import Outcome, evaluate
-from ._kernel import weighted_product
-from ._reduction import gradient_scale, reduce, reduce_sum, total_weight
+from ._dispatch import evaluate
+from ._prepare import Loss, Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
-from ._validation import (
-    FloatArray,
-    Reduction,
-    as_computation_array,
-    check_binary_target,
-    check_eps,
-    check_label_smoothing,
-    check_out,
-    check_reduction,
-    check_unit_interval,
-    check_weight,
-    check_where,
-)
+from ._types import FloatArray, Reduction
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -31,91 +18,44 @@ __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 _BLOCK_BYTES = 1 << 19
 
 
-def _flat(array: Any, shape: tuple[int, ...]) -> Any:
-    """Return a 0-d `array` as it is, anything else broadcast to `shape` and flattened."""
-    if np.ndim(array) == 0:
-        return array
-    return np.broadcast_to(array, shape).reshape(-1)
-
-
-def _part(array: Any, start: int, stop: int) -> Any:
-    """Return elements ``start:stop`` of a flat array, or a scalar as it is."""
-    return array if np.ndim(array) == 0 else array[start:stop]
+def _zero_where_zero(values: FloatArray, weight: Any) -> None:
+    """Set `values` to exactly 0 where `weight` (a scalar or an array of its size) is 0."""
+    if np.ndim(weight) == 0:
+        if weight == 0:
+            values[...] = 0
+    else:
+        values[weight == 0] = 0
 
 
 class _Binary:
-    """A binary call, checked and flattened, computed block by block on every core.
+    """A binary call's kernel, computed block by block on every core.
 
     With the smoothed target ``t``, each element's loss is ``a f + b g`` where
     ``a = 1 - t`` and ``b = pos_weight * t`` weigh the negative-class term ``f`` and the
     positive-class term ``g``; a term whose weight is 0 contributes exactly 0.
     """
 
-    def __init__(
-        self,
-        value: object,
-        target: object,
-        name: str,
-        *,
-        reduction: object,
-        pos_weight: object,
-        sample_weight: object,
-        where: object,
-        label_smoothing: object,
-    ) -> None:
-        array = as_computation_array(value, name)
-        shape = array.shape
-        self.shape = shape
-        self.dtype = array.dtype
-        self.reduction = check_reduction(reduction)
-        self.label_smoothing = check_label_smoothing(label_smoothing)
-        counted = check_where(where, shape, "input shape")
-        self.counted = None if counted is None else counted.reshape(-1)
-        self.values = array.reshape(-1)
-        self.target = check_binary_target(target, shape, self.dtype, counted).reshape(-1)
-        self.pos_weight: Any = None
-        if pos_weight is not None:
-            check_weight(pos_weight, "pos_weight", shape, "input shape", self.dtype)
-            self.pos_weight = _flat(np.asarray(pos_weight, dtype=self.dtype), shape)
-        # The sample weight of each element, 0 where it is left out; None: all 1.
-        self.weight: Any = None
-        if sample_weight is not None:
-            self.weight = check_weight(
-                sample_weight, "sample_weight", shape, "input shape", self.dtype
-            ).reshape(-1)
-        if self.counted is not None:
-            weight = 1 if self.weight is None else self.weight
-            self.weight = np.where(self.counted, weight, 0).astype(self.dtype)
-        self.total = self.values.size if self.weight is None else total_weight(self.weight)
-        self.clip: tuple[Any, Any] | None = None
+    def __init__(self, call: Prepared) -> None:
+        self.call = call
+        self.dtype = call.dtype
+        self.values = call.values
+        self.target = call.target
+        self.pos_weight = call.pos_weight
+        self.weight = call.row_weight
+        self.smoothing = tuple(self.dtype.type(value) for value in call.smoothing)
+        low = self.dtype.type(call.plan.eps)
+        self.clip = (low, self.dtype.type(1) - low)
+        self.grad = call.grad_rows
         self.losses: FloatArray | None = None
-        self.grad: FloatArray | None = None
-        self.grad_scale = self.dtype.type(gradient_scale(self.reduction, self.total))
-
-    def run(self, *, return_grad: bool, out: object, inputs: tuple[object, ...]) -> Outcome:
-        """Compute every block; return the reduced loss, and the gradient if asked for."""
-        if self.reduction == "none":
+        if call.plan.reduction == "none":
             self.losses = np.empty(self.values.size, dtype=self.dtype)
-        grad = None
-        if return_grad:
-            if out is None:
-                grad = np.empty(self.shape, dtype=self.dtype)
-            else:
-                grad = check_out(out, self.shape, self.dtype, *inputs)
-            self.grad = grad.reshape(-1)
-            if not np.shares_memory(self.grad, grad):
-                self.grad = np.empty(self.values.size, dtype=self.dtype)
-        sums = run_in_ranges(self.run_range, self.values.size, 1)
-        if self.losses is not None:
-            loss = reduce(self.losses.reshape(self.shape), self.reduction, self.total)
-        else:
-            loss = reduce_sum(sum(sums), self.reduction, self.total, self.dtype)
-        if grad is None:
-            return Outcome(loss, None, self.total)
-        assert self.grad is not None
-        if not np.shares_memory(self.grad, grad):
-            grad[...] = self.grad.reshape(self.shape)
-        return Outcome(loss, grad, self.total)
+
+    @classmethod
+    def kernel(cls, call: Prepared) -> Any:
+        """Compute every block; return the per-element losses, or their float64 sum."""
+        problem = cls(call)
+        sums = run_in_ranges(problem.run_range, problem.values.size, 1)
+        return sum(sums) if problem.losses is None else problem.losses
 
     def run_range(self, start: int, stop: int) -> float:
         """Compute elements ``start:stop`` block by block, with this thread's buffers.
@@ -136,17 +76,17 @@ class _Binary:
         """Compute one block into the losses (or a buffer) and the gradient; return its sum."""
         losses = buffers[0] if self.losses is None else self.losses[start:stop]
         # The smoothed target and the weights of the two terms.
-        target = _part(self.target, start, stop)
-        smoothing = self.label_smoothing
-        if smoothing or target.dtype != self.dtype:
+        target = part(self.target, start, stop)
+        hard, share = self.smoothing
+        if share or target.dtype != self.dtype:
             # Also turns integer targets into floats once, not in every ufunc below.
-            target = np.multiply(target, self.dtype.type(1 - smoothing), out=buffers[1])
-            if smoothing:
-                target += self.dtype.type(smoothing / 2)
+            target = np.multiply(target, hard, out=buffers[1])
+            if share:
+                target += share
         negative = np.subtract(1, target, out=buffers[2])
         positive = target
         if self.pos_weight is not None:
-            positive = np.multiply(target, _part(self.pos_weight, start, stop), out=buffers[1])
+            positive = np.multiply(target, part(self.pos_weight, start, stop), out=buffers[1])
         terms = self.terms(start, stop, buffers[3:])
         np.multiply(negative, terms[0], out=losses)
         losses += np.multiply(positive, terms[1], out=buffers[5])
@@ -157,22 +97,19 @@ class _Binary:
         if self.negated_terms:
             np.negative(losses, out=losses)
         summed = float(losses.sum(dtype=np.float64))
-        weight = None if self.weight is None else self.weight[start:stop]
+        weight = part(self.weight, start, stop)
         if weight is not None:
             losses *= weight
-            losses[weight == 0] = 0
+            _zero_where_zero(losses, weight)
             summed = float(losses.sum(dtype=np.float64))
         if self.grad is not None:
             slope = self.grad[start:stop]
             self.slope(
                 start, stop, negative=negative, positive=positive, out=slope, buffers=buffers[3:]
             )
-            if weight is None:
-                slope *= self.grad_scale
-            else:
-                slope *= weight
-                slope *= self.grad_scale
-                slope[weight == 0] = 0
+            scale = self.call.grad_scale(start, stop)
+            slope *= scale
+            _zero_where_zero(slope, scale)
         return summed
 
     # Whether terms() returns -f and -g, the sum being negated once instead.
@@ -252,14 +189,7 @@ class _BinaryProbabilities(_Binary):
 
     negated_terms = True
 
-    def set_clip(self, eps: object) -> None:
-        """Check `eps` and the probabilities, which must lie in [0, 1]."""
-        check_unit_interval(self.values, "probs", self.counted)
-        low = self.dtype.type(check_eps(eps, self.dtype))
-        self.clip = (low, self.dtype.type(1) - low)
-
     def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
-        assert self.clip is not None
         clipped = np.clip(self.values[start:stop], *self.clip, out=buffers[3])
         of_negative = np.negative(clipped, out=buffers[0])
         np.log1p(of_negative, out=of_negative)
@@ -276,7 +206,6 @@ class _BinaryProbabilities(_Binary):
         buffers: FloatArray,
     ) -> None:
         # d/dp of the clipped expression: a / (1 - q) - b / q inside [eps, 1 - eps], else 0.
-        assert self.clip is not None
         p = self.values[start:stop]
         clipped = buffers[3]
         np.subtract(1, clipped, out=out)
@@ -401,23 +330,7 @@ def binary_cross_entropy_with_logits(
         "where": where,
         "label_smoothing": label_smoothing,
     }
-    return evaluate(
-        _from_logits,
-        logits,
-        target,
-        name="logits",
-        categorical=False,
-        return_grad=return_grad,
-        out=out,
-        options=options,
-    )
-
-
-def _from_logits(
-    logits: object, target: object, *, return_grad: bool, out: object, **options: Any
-) -> Outcome:
-    call = _BinaryLogits(logits, target, "logits", **options)
-    return call.run(return_grad=return_grad, out=out, inputs=(logits, target, *options.values()))
+    return evaluate(_LOGITS, logits, target, return_grad=return_grad, out=out, options=options)
 
 
 def binary_cross_entropy(
@@ -520,22 +433,19 @@ def binary_cross_entropy(
         "eps": eps,
     }
     return evaluate(
-        _from_probabilities,
-        probs,
-        target,
-        name="probs",
-        categorical=False,
-        return_grad=return_grad,
-        out=out,
-        options=options,
+        _PROBABILITIES, probs, target, return_grad=return_grad, out=out, options=options
     )
 
 
-def _from_probabilities(
-    probs: object, target: object, *, return_grad: bool, out: object, **options: Any
-) -> Outcome:
-    inputs = (probs, target, *options.values())
-    eps = options.pop("eps")
-    call = _BinaryProbabilities(probs, target, "probs", **options)
-    call.set_clip(eps)
-    return call.run(return_grad=return_grad, out=out, inputs=inputs)
+_LOGITS = Loss(
+    function="binary_cross_entropy_with_logits",
+    name="logits",
+    categorical=False,
+    kernel=_BinaryLogits.kernel,
+)
+_PROBABILITIES = Loss(
+    function="binary_cross_entropy",
+    name="probs",
+    categorical=False,
+    kernel=_BinaryProbabilities.kernel,
+)

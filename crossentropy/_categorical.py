@@ -2,239 +2,95 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._dispatch import Outcome, evaluate
-from ._kernel import softmax_cross_entropy, weighted_product
-from ._reduction import gradient_scale, reduce, total_weight
-from ._validation import (
-    FloatArray,
-    Reduction,
-    as_computation_array,
-    as_real_array,
-    check_axis,
-    check_class_weight,
-    check_eps,
-    check_ignore_index,
-    check_label_smoothing,
-    check_out,
-    check_reduction,
-    check_unit_interval,
-    check_weight,
-    check_where,
-    value_bounds,
-    warn_if_rows_do_not_sum_to_one,
-)
+from ._dispatch import evaluate
+from ._kernel import softmax_cross_entropy
+from ._prepare import Loss, Prepared, weighted_product
+from ._types import FloatArray, Reduction
 
 __all__ = ["categorical_cross_entropy", "categorical_cross_entropy_with_logits"]
 
 
-@dataclass
-class _Categorical:
-    """A categorical call, checked and laid out as rows of classes.
+def _from_logits(call: Prepared) -> FloatArray:
+    """Compute the loss from logits: the log-sum-exp kernel, weighted per row."""
+    return call.weigh(softmax_cross_entropy(call))
 
-    ``rows`` is the input with the class axis moved last, as (N, C). Exactly one of
-    ``labels`` (valid indices, 0 where left out) and ``soft_target`` is set.
-    ``counted`` is False for the rows left out (None: none is), and ``row_weight`` is
-    each row's sample weight, 0 where the row is left out (None: all 1).
+
+def _dense_target_weights(call: Prepared) -> FloatArray:
+    """Return ``a = w * ((1 - eps) t + eps / C)`` as an (N, C) array."""
+    rows = call.values
+    dtype = rows.dtype.type
+    hard, share = (dtype(value) for value in call.smoothing)
+    if call.labels is None:
+        assert call.target is not None
+        weights = call.target * hard
+        weights += share
+    else:
+        weights = np.full(rows.shape, share, dtype=rows.dtype)
+        weights[np.arange(rows.shape[0]), call.labels] += hard
+    if call.class_weight is not None:
+        weights *= call.class_weight
+    return weights
+
+
+def _from_probabilities(call: Prepared) -> FloatArray:
+    """Compute the loss from probabilities: ``-sum_c a_c log clip(p_c)`` per row.
+
+    Only the probability of the true class enters the loss of an integer target without
+    smoothing: it is gathered, not the whole row.
     """
-
-    shape: tuple[int, ...]
-    batch_shape: tuple[int, ...]
-    axis: int
-    rows: FloatArray
-    labels: np.ndarray[Any, Any] | None
-    soft_target: FloatArray | None
-    class_weight: FloatArray | None
-    label_smoothing: float
-    counted: np.ndarray[Any, Any] | None
-    row_weight: FloatArray | None
-    reduction: Reduction
-    total: float
-
-    def grad_scale(self) -> Any:
-        """Return the factor of each row of the gradient of the reduced loss (or of all)."""
-        factor = self.rows.dtype.type(gradient_scale(self.reduction, self.total))
-        return factor if self.row_weight is None else self.row_weight * factor
-
-    def grad_rows(self, out: object, *inputs: object) -> tuple[FloatArray, FloatArray]:
-        """Return the gradient as the caller sees it and as (N, C) rows to fill.
-
-        The two share memory unless `out` cannot be viewed as C-contiguous rows; then
-        the rows are a new array that :meth:`finish_grad` copies into it.
-        """
-        dtype = self.rows.dtype
-        if out is None:
-            rows = np.empty(self.rows.shape, dtype=dtype)
-            grad = np.moveaxis(rows.reshape((*self.batch_shape, self.rows.shape[1])), -1, self.axis)
-            return grad, rows
-        grad = check_out(out, self.shape, dtype, *inputs)
-        moved = np.moveaxis(grad, self.axis, -1)
-        rows = moved.reshape(self.rows.shape)
-        if not (np.shares_memory(rows, grad) and rows.flags.c_contiguous):
-            rows = np.empty(self.rows.shape, dtype=dtype)
-        return grad, rows
-
-    def finish_grad(self, grad: FloatArray, rows: FloatArray) -> FloatArray:
-        """Copy `rows` into `grad` where they are not already its memory."""
-        if not np.shares_memory(rows, grad):
-            np.moveaxis(grad, self.axis, -1)[...] = rows.reshape(
-                (*self.batch_shape, self.rows.shape[1])
-            )
-        return grad
-
-    def result(self, row_losses: FloatArray) -> Any:
-        """Weight the per-row losses, zero the rows left out, and reduce them."""
-        losses = row_losses
-        if self.row_weight is not None:
-            losses = weighted_product(self.row_weight, row_losses)
-        return reduce(losses.reshape(self.batch_shape), self.reduction, self.total)
-
-
-def _prepare(
-    value: object,
-    target: object,
-    name: str,
-    *,
-    reduction: object,
-    class_weight: object,
-    sample_weight: object,
-    where: object,
-    ignore_index: object,
-    label_smoothing: object,
-    axis: object,
-) -> _Categorical:
-    """Check the arguments of a categorical loss and lay them out as rows of classes."""
-    array = as_computation_array(value, name)
-    dtype = array.dtype
-    if array.ndim == 0:
-        msg = f"{name} must have at least one dimension, the class axis; got a 0-d array"
-        raise ValueError(msg)
-    class_axis = check_axis(axis, array.ndim)
-    n_classes = array.shape[class_axis]
-    if n_classes == 0:
-        msg = (
-            f"{name} must have at least one class along axis {class_axis}, got shape {array.shape}"
-        )
-        raise ValueError(msg)
-    checked_reduction = check_reduction(reduction)
-    smoothing = check_label_smoothing(label_smoothing)
-    ignored = check_ignore_index(ignore_index)
-    batch_shape = array.shape[:class_axis] + array.shape[class_axis + 1 :]
-    counted = check_where(where, batch_shape, "batch shape")
-
-    target_array = as_real_array(target, "target")
-    is_labels = target_array.dtype.kind in "iu" or (
-        target_array.dtype.kind == "f"
-        and target_array.size == 0
-        and target_array.shape == batch_shape
-    )
-    if target_array.dtype.kind == "b":
-        msg = (
-            "target must hold integer class indices or floating class probabilities, "
-            f"got dtype bool of shape {target_array.shape}"
-        )
-        raise TypeError(msg)
-    expected = batch_shape if is_labels else array.shape
-    if target_array.shape != expected:
-        if target_array.dtype.kind == "f" and target_array.shape == batch_shape:
-            msg = (
-                f"target of shape {target_array.shape} (the batch shape of {name} of shape "
-                f"{array.shape}) is read as class indices, which need an integer dtype, got "
-                f"dtype {target_array.dtype}; pass integer labels, or class probabilities of "
-                f"shape {array.shape}"
-            )
-        else:
-            kind = "class indices" if is_labels else "class probabilities"
-            msg = (
-                f"target holds {kind} and must have shape {expected} for {name} of shape "
-                f"{array.shape} with the class axis {class_axis}, got shape {target_array.shape}"
-            )
-        raise ValueError(msg)
-
-    flat_counted = None if counted is None else counted.reshape(-1)
-    labels = None
-    soft_target = None
-    if is_labels:
-        flat_labels = target_array.reshape(-1)
-        if ignored is not None:
-            kept = flat_labels != ignored
-            flat_counted = kept if flat_counted is None else flat_counted & kept
-        if flat_counted is None:
-            # The common case, read once per block for both bounds.
-            low, high = value_bounds(flat_labels)
-            valid = flat_labels.size == 0 or (low >= 0 and high < n_classes)
-        else:
-            valid = bool(np.all((flat_labels >= 0) & (flat_labels < n_classes) | ~flat_counted))
-        if not valid:
-            outside = (flat_labels < 0) | (flat_labels >= n_classes)
-            if flat_counted is not None:
-                outside &= flat_counted
-            bad = flat_labels[outside].flat[0]
-            msg = (
-                f"target holds class index {bad}, outside [0, {n_classes}) for {n_classes} "
-                f"classes along axis {class_axis} of {name}"
-            )
-            if ignored is not None:
-                msg += f" (ignore_index is {ignored})"
-            raise ValueError(msg)
-        safe = flat_labels if flat_counted is None else np.where(flat_counted, flat_labels, 0)
-        labels = safe.astype(np.intp, copy=False)
+    rows = call.values
+    dtype = rows.dtype
+    low = dtype.type(call.plan.eps)
+    high = dtype.type(1) - low
+    gathered = call.labels is not None and call.plan.label_smoothing == 0
+    if gathered:
+        assert call.labels is not None
+        positions = np.arange(0, rows.size, rows.shape[1])
+        positions += call.labels
+        picked = np.take(rows, positions)
+        weights: Any = 1.0 if call.class_weight is None else call.class_weight[call.labels]
     else:
-        if ignored is not None:
-            msg = (
-                f"ignore_index={ignored} needs integer class indices as target, "
-                "got class probabilities"
-            )
-            raise ValueError(msg)
-        soft_target = np.moveaxis(target_array, class_axis, -1).reshape(-1, n_classes)
-        soft_target = soft_target.astype(dtype, copy=False)
-        row_mask = None if flat_counted is None else flat_counted[:, None]
-        check_unit_interval(soft_target, "target", row_mask)
-        warn_if_rows_do_not_sum_to_one(soft_target, "target", flat_counted)
+        picked = rows
+        weights = _dense_target_weights(call)
+    clipped = np.clip(picked, low, high)
+    with np.errstate(divide="ignore"):
+        terms = np.log(clipped)
+    np.negative(terms, out=terms)
+    terms = weighted_product(weights, terms)
+    row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
+    if call.grad_rows is not None:
+        grad_rows = call.grad_rows
+        scale = call.grad_scale()
+        with np.errstate(divide="ignore"):
+            slope = weighted_product(weights, -1 / clipped)
+        slope = np.where((picked >= low) & (picked <= high), slope, 0).astype(dtype, copy=False)
+        # A row left out (scale 0) gets a zero gradient even where its slope is infinite.
+        with np.errstate(invalid="ignore"):
+            if gathered:
+                grad_rows[...] = 0
+                grad_rows.reshape(-1)[positions] = np.where(scale == 0, 0, scale * slope)
+            else:
+                np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
+                grad_rows[scale == 0] = 0
+    return call.weigh(np.asarray(row_losses, dtype=dtype))
 
-    weight = check_class_weight(class_weight, n_classes, dtype)
-    n_rows = int(np.prod(batch_shape))
-    row_weight = None
-    if sample_weight is not None:
-        row_weight = check_weight(
-            sample_weight, "sample_weight", batch_shape, "batch shape", dtype
-        ).reshape(-1)
-    if flat_counted is not None:
-        kept = 1 if row_weight is None else row_weight
-        row_weight = np.where(flat_counted, kept, 0).astype(dtype, copy=False)
 
-    # D: each row weighs s * sum_c w_c t_c with the unsmoothed target.
-    if weight is None:
-        target_weight: Any = 1.0
-    elif labels is not None:
-        target_weight = weight[labels]
-    else:
-        assert soft_target is not None
-        target_weight = soft_target @ weight
-    if row_weight is None and weight is None:
-        total = float(n_rows)
-    else:
-        total = total_weight((1 if row_weight is None else row_weight) * target_weight)
-
-    rows = np.moveaxis(array, class_axis, -1).reshape(-1, n_classes)
-    return _Categorical(
-        shape=array.shape,
-        batch_shape=batch_shape,
-        axis=class_axis,
-        rows=rows,
-        labels=labels,
-        soft_target=soft_target,
-        class_weight=weight,
-        label_smoothing=smoothing,
-        counted=flat_counted,
-        row_weight=row_weight,
-        reduction=checked_reduction,
-        total=total,
-    )
+_LOGITS = Loss(
+    function="categorical_cross_entropy_with_logits",
+    name="logits",
+    categorical=True,
+    kernel=_from_logits,
+)
+_PROBABILITIES = Loss(
+    function="categorical_cross_entropy",
+    name="probs",
+    categorical=True,
+    kernel=_from_probabilities,
+)
 
 
 def categorical_cross_entropy_with_logits(
@@ -358,55 +214,7 @@ def categorical_cross_entropy_with_logits(
         "label_smoothing": label_smoothing,
         "axis": axis,
     }
-    return evaluate(
-        _from_logits,
-        logits,
-        target,
-        name="logits",
-        categorical=True,
-        return_grad=return_grad,
-        out=out,
-        options=options,
-    )
-
-
-def _from_logits(
-    logits: object, target: object, *, return_grad: bool, out: object, **options: Any
-) -> Outcome:
-    call = _prepare(logits, target, "logits", **options)
-    losses: dict[str, Any] = {
-        "labels": call.labels,
-        "soft_target": call.soft_target,
-        "class_weight": call.class_weight,
-        "label_smoothing": call.label_smoothing,
-    }
-    if not return_grad:
-        row_losses = softmax_cross_entropy(call.rows, **losses)
-        return Outcome(call.result(row_losses), None, call.total)
-    grad, grad_rows = call.grad_rows(out, logits, target, *options.values())
-    row_losses = softmax_cross_entropy(
-        call.rows, **losses, grad=grad_rows, grad_scale=call.grad_scale()
-    )
-    return Outcome(call.result(row_losses), call.finish_grad(grad, grad_rows), call.total)
-
-
-def _dense_target_weights(call: _Categorical) -> FloatArray:
-    """Return ``a = w * ((1 - eps) t + eps / C)`` as an (N, C) array."""
-    rows = call.rows
-    dtype = rows.dtype.type
-    n_classes = rows.shape[1]
-    share = dtype(call.label_smoothing / n_classes)
-    hard = dtype(1.0 - call.label_smoothing)
-    if call.labels is None:
-        assert call.soft_target is not None
-        weights = call.soft_target * hard
-        weights += share
-    else:
-        weights = np.full(rows.shape, share, dtype=rows.dtype)
-        weights[np.arange(rows.shape[0]), call.labels] += hard
-    if call.class_weight is not None:
-        weights *= call.class_weight
-    return weights
+    return evaluate(_LOGITS, logits, target, return_grad=return_grad, out=out, options=options)
 
 
 def categorical_cross_entropy(
@@ -528,60 +336,5 @@ def categorical_cross_entropy(
         "axis": axis,
     }
     return evaluate(
-        _from_probabilities,
-        probs,
-        target,
-        name="probs",
-        categorical=True,
-        return_grad=return_grad,
-        out=out,
-        options=options,
+        _PROBABILITIES, probs, target, return_grad=return_grad, out=out, options=options
     )
-
-
-def _from_probabilities(
-    probs: object, target: object, *, return_grad: bool, out: object, **options: Any
-) -> Outcome:
-    eps = options.pop("eps")
-    call = _prepare(probs, target, "probs", **options)
-    rows = call.rows
-    dtype = rows.dtype
-    low = dtype.type(check_eps(eps, dtype))
-    high = dtype.type(1) - low
-    counted_rows = None if call.counted is None else call.counted[:, None]
-    check_unit_interval(rows, "probs", counted_rows)
-    warn_if_rows_do_not_sum_to_one(rows, "probs", call.counted)
-
-    if call.labels is not None and call.label_smoothing == 0:
-        # Only the probability of the true class enters the loss: gather it.
-        positions = np.arange(0, rows.size, rows.shape[1])
-        positions += call.labels
-        picked = np.take(rows, positions)
-        weights: Any = 1.0 if call.class_weight is None else call.class_weight[call.labels]
-    else:
-        picked = rows
-        weights = _dense_target_weights(call)
-    clipped = np.clip(picked, low, high)
-    with np.errstate(divide="ignore"):
-        terms = np.log(clipped)
-    np.negative(terms, out=terms)
-    terms = weighted_product(weights, terms)
-    row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
-    loss = call.result(np.asarray(row_losses, dtype=dtype))
-    if not return_grad:
-        return Outcome(loss, None, call.total)
-
-    grad, grad_rows = call.grad_rows(out, probs, target, *options.values())
-    scale = call.grad_scale()
-    with np.errstate(divide="ignore"):
-        slope = weighted_product(weights, -1 / clipped)
-    slope = np.where((picked >= low) & (picked <= high), slope, 0).astype(dtype, copy=False)
-    # A row left out (scale 0) gets a zero gradient even where its slope is infinite.
-    with np.errstate(invalid="ignore"):
-        if slope.ndim == 1:
-            grad_rows[...] = 0
-            grad_rows.reshape(-1)[positions] = np.where(scale == 0, 0, scale * slope)
-        else:
-            np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
-            grad_rows[scale == 0] = 0
-    return Outcome(loss, call.finish_grad(grad, grad_rows), call.total)

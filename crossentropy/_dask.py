@@ -13,20 +13,11 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from ._dispatch import Compute, Outcome
+from ._prepare import Loss, evaluate_numpy, make_plan
 from ._reduction import gradient_scale, reduce_sum
 from ._threads import num_threads
-from ._validation import (
-    Reduction,
-    as_computation_array,
-    broadcast_argument,
-    check_axis,
-    check_class_weight,
-    check_eps,
-    check_ignore_index,
-    check_label_smoothing,
-    check_reduction,
-)
+from ._types import Outcome, Reduction
+from ._validation import broadcast_argument, check_class_weight
 
 __all__ = ["evaluate_on_dask"]
 
@@ -43,7 +34,7 @@ def _evaluate_chunk(
     first: Any,
     target: Any,
     *per_element: Any,
-    compute: Compute,
+    loss: Loss,
     per_element_names: tuple[str, ...],
     options: dict[str, Any],
     return_grad: bool,
@@ -56,13 +47,13 @@ def _evaluate_chunk(
     float64 sum and the weight ``D``, ``"outcome"`` the whole `Outcome`.
     """
     with num_threads(1):
-        outcome = compute(
+        outcome = evaluate_numpy(
+            loss,
             first,
             target,
             return_grad=return_grad,
             out=None,
-            **options,
-            **dict(zip(per_element_names, per_element, strict=True)),
+            options={**options, **dict(zip(per_element_names, per_element, strict=True))},
         )
     if part == "loss":
         return outcome.loss
@@ -99,8 +90,8 @@ def _grad_of(outcome: Outcome) -> Any:
 
 def _mean_grad_of(outcome: Outcome, pair: tuple[float, float]) -> Any:
     """Return a chunk's gradient of the mean: that of the sum over the global ``D``."""
-    scale = gradient_scale("mean", pair[1])
-    return np.multiply(outcome.grad, scale, dtype=outcome.grad.dtype)
+    grad = outcome.grad
+    return np.multiply(grad, gradient_scale("mean", pair[1], None, grad.dtype), dtype=grad.dtype)
 
 
 def _lazy(name: str, layer: dict[Any, Any], needs: list[Any], chunks: Any, dtype: Any) -> Any:
@@ -127,12 +118,10 @@ def _tree(keys: list[Any], name: str, layer: dict[Any, Any]) -> list[Any]:
 
 
 def evaluate_on_dask(
-    compute: Compute,
+    loss: Loss,
     first: object,
     target: object,
     *,
-    name: str,
-    categorical: bool,
     return_grad: bool,
     out: object,
     options: dict[str, Any],
@@ -143,7 +132,8 @@ def evaluate_on_dask(
     the chunks of the batch. Each chunk runs the NumPy path with ``reduction="none"``
     (whose gradient is that of the sum) in one task; the float64 sums and the total
     weights ``D`` of the chunks are added as a tree, and the mean divides the global
-    sum by the global ``D``.
+    sum by the global ``D``. What needs no data is checked at once, by the same
+    :func:`make_plan` as the NumPy path; the data, chunk by chunk, on compute.
 
     The graph is written out task by task rather than composed from Dask's array
     operations: one task per chunk and a few to add the pairs is all the work needs,
@@ -155,62 +145,36 @@ def evaluate_on_dask(
     if out is not None:
         msg = "out is not supported with Dask arrays: the gradient is a lazy Dask array"
         raise TypeError(msg)
-    options = dict(options)
-    reduction = check_reduction(options.pop("reduction"))
     x = da.asarray(first)
-    dtype = as_computation_array(np.empty(0, dtype=x.dtype), name).dtype
     y = da.asarray(target)
-    # Options that need no data are checked now; the data, chunk by chunk, on compute.
-    check_label_smoothing(options["label_smoothing"])
-    if "eps" in options:
-        check_eps(options["eps"], dtype)
-
-    if categorical:
-        if x.ndim == 0:
-            msg = f"{name} must have at least one dimension, the class axis; got a 0-d array"
-            raise ValueError(msg)
-        axis = check_axis(options["axis"], x.ndim)
+    plan = make_plan(loss, x.shape, x.dtype, y.shape, y.dtype, options=options)
+    if x.dtype.kind in "biu":
+        x = x.astype(plan.dtype)  # warned about once, here, not again in every chunk
+    reduction = plan.reduction
+    dtype = plan.dtype
+    axis = plan.axis
+    options = {key: value for key, value in options.items() if key != "reduction"}
+    if axis is None:
+        batch_chunks = x.chunks
+        y = y.rechunk(x.chunks)
+    else:
         options["axis"] = axis
         x = x.rechunk({axis: -1})
-        batch_shape = x.shape[:axis] + x.shape[axis + 1 :]
         batch_chunks = x.chunks[:axis] + x.chunks[axis + 1 :]
-        labels = y.dtype.kind in "iu"
-        expected = batch_shape if labels else x.shape
-        if y.shape != expected:
-            kind = "class indices" if labels else "class probabilities"
-            msg = (
-                f"target holds {kind} and must have shape {expected} for {name} of shape "
-                f"{x.shape} with the class axis {axis}, got shape {y.shape}"
-            )
-            raise ValueError(msg)
-        y = y.rechunk(batch_chunks if labels else x.chunks)
-        ignore_index = check_ignore_index(options["ignore_index"])
-        if ignore_index is not None and not labels:
-            msg = (
-                f"ignore_index={ignore_index} needs integer class indices as target, "
-                "got class probabilities"
-            )
-            raise ValueError(msg)
+        y = y.rechunk(batch_chunks if plan.labels else x.chunks)
         class_weight = options["class_weight"]
         if isinstance(class_weight, da.Array):
             class_weight = class_weight.compute()
         options["class_weight"] = check_class_weight(class_weight, x.shape[axis], dtype)
-    else:
-        axis = None
-        batch_shape, batch_chunks = x.shape, x.chunks
-        if y.shape != x.shape:
-            msg = f"target must have the input's shape {x.shape}, got shape {y.shape}"
-            raise ValueError(msg)
-        y = y.rechunk(x.chunks)
 
     inputs: list[Any] = [x, y]
     names = []
     for key in _PER_ELEMENT:
         if options.get(key) is not None:
-            what = "batch shape" if categorical else "input shape"
             value = broadcast_argument(
-                da.asarray(options.pop(key)), key, batch_shape, what, da.broadcast_to
+                da.asarray(options[key]), key, plan.batch_shape, plan.what, da.broadcast_to
             )
+            options[key] = None
             inputs.append(value.rechunk(batch_chunks))
             names.append(key)
     # One task per chunk. The class axis is in one chunk (block index 0): an input
@@ -218,10 +182,10 @@ def evaluate_on_dask(
     blocks = list(np.ndindex(*x.numblocks))
     batch_blocks = [tuple(i for d, i in enumerate(block) if d != axis) for block in blocks]
     part = "outcome" if return_grad else ("loss" if reduction == "none" else "pair")
-    token = tokenize(compute, *inputs, names, options, reduction, return_grad)
+    token = tokenize(loss.function, *inputs, names, options, reduction, return_grad)
     task = partial(
         _evaluate_chunk,
-        compute=compute,
+        loss=loss,
         per_element_names=tuple(names),
         options={**options, "reduction": "none"},
         return_grad=return_grad,
@@ -243,7 +207,7 @@ def evaluate_on_dask(
     if reduction == "none":
         name = f"crossentropy-loss-{token}"
         layer = {(name, *key[1:]): (_loss_of, key) for key in chunk_keys}
-        loss = _lazy(name, layer, [chunks], batch_chunks, dtype)
+        lazy_loss = _lazy(name, layer, [chunks], batch_chunks, dtype)
     else:
         name = f"crossentropy-{reduction}-{token}"
         layer = {}
@@ -259,9 +223,9 @@ def evaluate_on_dask(
             # computed alone then has no single-input task that Dask would fuse away.
             total_key = (f"crossentropy-total-{token}",)
             layer[total_key] = (_add_pairs, last)
-        loss = _lazy(name, layer, [chunks], (), dtype)
+        lazy_loss = _lazy(name, layer, [chunks], (), dtype)
     if not return_grad:
-        return loss
+        return lazy_loss
 
     name = f"crossentropy-grad-{token}"
     if reduction == "mean":
@@ -269,10 +233,10 @@ def evaluate_on_dask(
             (name, *block): (_mean_grad_of, key, total_key)
             for key, block in zip(chunk_keys, blocks, strict=True)
         }
-        needs = [chunks, loss]
+        needs = [chunks, lazy_loss]
     else:
         layer = {
             (name, *block): (_grad_of, key) for key, block in zip(chunk_keys, blocks, strict=True)
         }
         needs = [chunks]
-    return loss, _lazy(name, layer, needs, x.chunks, dtype)
+    return lazy_loss, _lazy(name, layer, needs, x.chunks, dtype)

@@ -1,27 +1,14 @@
-"""The path every public loss takes: NumPy arrays here, Dask arrays to ``_dask``."""
+"""The path every public loss takes: NumPy arrays to ``_prepare``, Dask arrays to ``_dask``."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-__all__ = ["Outcome", "evaluate", "uses_dask"]
+from ._prepare import Loss, evaluate_numpy
+from ._validation import check_return_flag
 
-
-class Outcome(NamedTuple):
-    """What one evaluation of a loss on NumPy arrays gives.
-
-    ``total`` is ``D``, the weight that ``"mean"`` divides by; ``grad`` is None unless
-    the gradient was asked for.
-    """
-
-    loss: Any
-    grad: Any
-    total: float
-
-
-Compute = Callable[..., Outcome]
+__all__ = ["evaluate", "uses_dask"]
 
 
 def uses_dask(*values: object) -> bool:
@@ -33,32 +20,24 @@ def uses_dask(*values: object) -> bool:
 
 
 def evaluate(
-    compute: Compute,
+    loss: Loss,
     first: object,
     target: object,
     *,
-    name: str,
-    categorical: bool,
-    return_grad: bool,
+    return_grad: object,
     out: object,
     options: dict[str, Any],
 ) -> Any:
-    """Run `compute` on NumPy inputs, or on Dask inputs chunk by chunk, and shape the result."""
-    if out is not None and not return_grad:
+    """Evaluate `loss` on NumPy or Dask arguments; return the loss, or ``(loss, grad)``."""
+    with_grad = check_return_flag(return_grad, "return_grad")
+    if out is not None and not with_grad:
         msg = "out receives the gradient and needs return_grad=True"
         raise ValueError(msg)
     if uses_dask(first, target, *options.values()):
         from ._dask import evaluate_on_dask  # noqa: PLC0415  (Dask is optional)
 
         return evaluate_on_dask(
-            compute,
-            first,
-            target,
-            name=name,
-            categorical=categorical,
-            return_grad=return_grad,
-            out=out,
-            options=options,
+            loss, first, target, return_grad=with_grad, out=out, options=options
         )
-    outcome = compute(first, target, return_grad=return_grad, out=out, **options)
-    return (outcome.loss, outcome.grad) if return_grad else outcome.loss
+    outcome = evaluate_numpy(loss, first, target, return_grad=with_grad, out=out, options=options)
+    return (outcome.loss, outcome.grad) if with_grad else outcome.loss

@@ -25,32 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from ._prepare import Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
-from ._validation import FloatArray
+from ._types import FloatArray
 
-__all__ = ["softmax_cross_entropy", "weighted_product"]
+__all__ = ["softmax_cross_entropy"]
 
 # Elements of one block of rows: a block and its exponentials stay in the L2 cache,
 # and blocks are large enough that the cost of a NumPy call is small beside its work.
 _BLOCK_ELEMENTS = 1 << 18
 # Up to this many classes, blocks are transposed to (classes, rows).
 _MAX_TRANSPOSED_CLASSES = 48
-
-
-def weighted_product(weight: Any, values: FloatArray) -> Any:
-    """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values).
-
-    A scalar weight of 1 returns `values` itself.
-    """
-    if np.ndim(weight) == 0 and weight == 1:
-        return values
-    with np.errstate(invalid="ignore"):
-        product = weight * values
-    if np.ndim(weight) == 0:
-        return product if weight != 0 else np.zeros_like(product)
-    if not np.all(weight):
-        product[np.broadcast_to(weight == 0, product.shape)] = 0
-    return product
 
 
 class _Problem:
@@ -62,27 +47,22 @@ class _Problem:
     A block never writes outside its own rows of the per-row results.
     """
 
-    def __init__(
-        self,
-        logits: FloatArray,
-        *,
-        labels: np.ndarray[Any, Any] | None,
-        soft_target: FloatArray | None,
-        class_weight: FloatArray | None,
-        label_smoothing: float,
-        grad: FloatArray | None,
-        grad_scale: Any,
-    ) -> None:
+    def __init__(self, call: Prepared) -> None:
+        logits = call.values
+        labels = call.labels
+        class_weight = call.class_weight
+        label_smoothing = call.plan.label_smoothing
         n_rows, n_classes = logits.shape
         dtype = logits.dtype.type
+        hard_fraction, smooth_share = call.smoothing
         self.logits = logits
         self.labels = labels
-        self.soft_target = soft_target
+        self.soft_target = call.target
         self.class_weight = class_weight
-        self.hard_fraction = dtype(1.0 - label_smoothing)
-        self.smooth_share = dtype(label_smoothing / n_classes)
-        self.grad = grad
-        self.grad_scale = grad_scale
+        self.hard_fraction = dtype(hard_fraction)
+        self.smooth_share = dtype(smooth_share)
+        self.call = call
+        self.grad = call.grad_rows
         self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
         # Per row: sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for integer
         # targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
@@ -93,22 +73,22 @@ class _Problem:
         # that a class of weight 0 contributes exactly 0, even with a logit of -inf.
         self.smooth_classes: np.ndarray[Any, Any] | None = None
         self.smooth_weight: FloatArray | None = None
-        total_class_weight = dtype(n_classes)
+        class_weight_sum = dtype(n_classes)
         if class_weight is not None:
-            total_class_weight = class_weight.sum(dtype=np.float64).astype(logits.dtype)
+            class_weight_sum = class_weight.sum(dtype=np.float64).astype(logits.dtype)
             positive = class_weight > 0
             if not np.all(positive):
                 self.smooth_classes = np.flatnonzero(positive)
             self.smooth_weight = class_weight[positive]
         # A = sum_c a_c per row: known before the pass for integer targets.
         self.hard: Any = None
-        self.total: Any
+        self.target_weight: Any
         if labels is None:
-            self.total = np.empty(n_rows, dtype=dtype)
+            self.target_weight = np.empty(n_rows, dtype=dtype)
         else:
             label_weight = 1.0 if class_weight is None else class_weight[labels]
             self.hard = self.hard_fraction * label_weight
-            self.total = self.hard + self.smooth_share * total_class_weight
+            self.target_weight = self.hard + self.smooth_share * class_weight_sum
 
     def run_rows(self, start: int, stop: int) -> None:
         """Compute rows ``start:stop``, block by block, with one work buffer."""
@@ -186,7 +166,7 @@ class _Problem:
             weights = self.dense_weights(start, stop)
             products = weights * shifted
             products[weights == 0] = 0
-            self.total[start:stop] = weights.sum(axis=axis)
+            self.target_weight[start:stop] = weights.sum(axis=axis)
             self.margin[start:stop] = -products.sum(axis=axis)
             return
         positions = self.label_positions(self.labels[start:stop], rows, self.logits.shape[1])
@@ -217,37 +197,39 @@ class _Problem:
         self, start: int, stop: int, exps: FloatArray, rows: Any, others: FloatArray
     ) -> None:
         """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place."""
-        assert self.grad_scale is not None
-        scale = self.grad_scale
-        if np.ndim(scale) != 0:
-            scale = scale[start:stop]
-        total = self.total if np.ndim(self.total) == 0 else self.total[start:stop]
+        call = self.call
+        target_weight = part(self.target_weight, start, stop)
+        # s A / D and s a_y / D are divided in float64, not formed as (s / D) A: with tiny
+        # class weights s / D alone may overflow where the product is of order 1.
+        scaled_target_weight = call.grad_scale(start, stop, factor=target_weight)
         denominator = 1 + others
         if self.labels is None:
-            exps *= self.per_row(scale * total / denominator)
-            exps -= self.dense_weights(start, stop) * self.per_row(scale)
+            exps *= self.per_row(scaled_target_weight / denominator)
+            exps -= self.dense_weights(start, stop) * self.per_row(call.grad_scale(start, stop))
         else:
             labels = self.labels[start:stop]
-            hard = self.hard if np.ndim(self.hard) == 0 else self.hard[start:stop]
+            scaled_hard = call.grad_scale(start, stop, factor=part(self.hard, start, stop))
             positions = self.label_positions(labels, rows, self.logits.shape[1])
             at_labels = np.take(exps.reshape(-1), positions)
-            exps *= self.per_row(scale * total / denominator)
+            exps *= self.per_row(scaled_target_weight / denominator)
             # A softmax(x)_y - a_y = ((A e_y - a_y) - a_y others) / (1 + others): where the
             # label holds the row's maximum (e_y = 1, A = a_y without smoothing), this
             # keeps the digits that A / (1 + others) - a_y would lose to cancellation.
-            at_labels *= total
-            at_labels -= hard
-            at_labels -= hard * others
-            at_labels *= scale / denominator
+            at_labels *= scaled_target_weight
+            at_labels -= scaled_hard
+            at_labels -= scaled_hard * others
+            at_labels /= denominator
             exps.reshape(-1)[positions] = at_labels
             if self.spread is not None:
-                share = self.per_row(scale * self.smooth_share)
+                share = self.per_row(call.grad_scale(start, stop) * self.smooth_share)
                 if self.class_weight is None:
                     exps -= share
                 else:
                     weight = self.class_weight
                     exps -= share * (weight[:, None] if self.transposed else weight)
-        left_out = scale == 0
+        # Rows left out, of weight 0 or whose target weighs 0 (even with logits of -inf
+        # and NaN exponentials) have a gradient of exactly 0: a_c >= 0 sum to A.
+        left_out = scaled_target_weight == 0
         if np.ndim(left_out) == 0:
             if left_out:
                 exps[...] = 0
@@ -266,53 +248,18 @@ class _Problem:
             margin = weighted_product(self.hard, self.margin)
             if self.spread is not None:
                 margin += self.smooth_share * self.spread
-        losses: FloatArray = weighted_product(self.total, log_sum) + margin
+        losses: FloatArray = weighted_product(self.target_weight, log_sum) + margin
         return losses.astype(self.logits.dtype, copy=False)
 
 
-def softmax_cross_entropy(
-    logits: FloatArray,
-    *,
-    labels: np.ndarray[Any, Any] | None = None,
-    soft_target: FloatArray | None = None,
-    class_weight: FloatArray | None = None,
-    label_smoothing: float = 0.0,
-    grad: FloatArray | None = None,
-    grad_scale: Any = None,
-) -> FloatArray:
-    """Return the per-row cross-entropy of 2-D `logits` (rows, classes).
+def softmax_cross_entropy(call: Prepared) -> FloatArray:
+    """Return the per-row cross-entropy of a categorical call's ``(N, C)`` logits.
 
-    Parameters
-    ----------
-    logits : ndarray of shape (n_rows, n_classes)
-        Floating logits, read only.
-    labels : ndarray of shape (n_rows,), optional
-        Valid class indices (``intp``); exactly one of `labels` and `soft_target`.
-    soft_target : ndarray of shape (n_rows, n_classes), optional
-        Target probabilities in the dtype of `logits`.
-    class_weight : ndarray of shape (n_classes,), optional
-        Non-negative class weights.
-    label_smoothing : float
-        Epsilon of ``t <- (1 - eps) t + eps / C``.
-    grad : ndarray of shape (n_rows, n_classes), optional
-        Receives ``grad_scale[:, None] * (A softmax(x) - a)``; rows whose scale is 0
-        are set to exactly 0.
-    grad_scale : float or ndarray of shape (n_rows,), optional
-        Factor of each row of the gradient (or of all rows); required with `grad`.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,)
-        ``sum_c a_c (lse(x) - x_c)`` per row, unweighted by any sample weight.
+    That is ``sum_c a_c (lse(x) - x_c)`` per row, with ``a_c = w_c t_c`` (class weight
+    times smoothed target), unweighted by any sample weight. With ``call.grad_rows``
+    the rows of the gradient, ``grad_scale * (A softmax(x) - a)``, are written there;
+    rows whose scale is 0 are exactly 0.
     """
-    problem = _Problem(
-        logits,
-        labels=labels,
-        soft_target=soft_target,
-        class_weight=class_weight,
-        label_smoothing=label_smoothing,
-        grad=grad,
-        grad_scale=grad_scale,
-    )
-    run_in_ranges(problem.run_rows, logits.shape[0], logits.shape[1])
+    problem = _Problem(call)
+    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
     return problem.losses()

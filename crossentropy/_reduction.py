@@ -8,13 +8,36 @@ weighs its sample weight times the class-weighted sum of its unsmoothed target).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ._validation import FloatArray, Reduction
+from ._types import FloatArray, Reduction
 
-__all__ = ["gradient_scale", "reduce", "reduce_sum", "total_weight"]
+__all__ = [
+    "SAFE_TOTALS",
+    "gradient_scale",
+    "power_of_two_exponent",
+    "reduce",
+    "reduce_sum",
+    "smoothing",
+    "total_weight",
+]
+
+# Totals D in this range are used as they are. Outside it (tiny or huge weights), the
+# weights are first scaled by powers of two, which changes neither the mean nor its
+# gradient but keeps 1 / D, s / D and the weighted losses far from overflow and
+# from subnormal numbers.
+SAFE_TOTALS = (2.0**-64, 2.0**64)
+
+
+def smoothing(label_smoothing: float, n_classes: int) -> tuple[float, float]:
+    """Return ``(1 - eps, eps / n)``: ``t <- (1 - eps) t + eps / n`` for `n` classes.
+
+    Binary losses smooth over two classes (``n = 2``).
+    """
+    return 1.0 - label_smoothing, label_smoothing / n_classes
 
 
 def total_weight(weights: np.ndarray[Any, Any] | float) -> float:
@@ -22,11 +45,34 @@ def total_weight(weights: np.ndarray[Any, Any] | float) -> float:
     return float(np.sum(weights, dtype=np.float64))
 
 
-def gradient_scale(reduction: Reduction, total: float) -> float:
-    """Return the factor that turns the gradient of the summed loss into that of `reduction`."""
+def power_of_two_exponent(value: float) -> int:
+    """Return ``e`` with ``value = m 2**e``, ``0.5 <= m < 1`` (0 for 0, inf and NaN)."""
+    if value == 0 or not math.isfinite(value):
+        return 0
+    return math.frexp(value)[1]
+
+
+def gradient_scale(
+    reduction: Reduction, total: float, row_weight: Any, dtype: np.dtype[Any]
+) -> Any:
+    """Return the factor of each row of the gradient of the reduced loss (or of all rows).
+
+    That is the row's weight ``s`` (1 when `row_weight` is None) for ``"sum"`` and
+    ``"none"``, and ``s / D`` for ``"mean"``, divided in float64 (not multiplied by
+    ``1 / D``, which overflows for a subnormal ``D``). With ``D == 0`` it is 0.
+    """
+    if row_weight is None:
+        row_weight = 1.0
     if reduction != "mean":
-        return 1.0
-    return 0.0 if total == 0 else 1.0 / total
+        scale = row_weight
+    elif total == 0:
+        scale = 0.0
+    else:
+        with np.errstate(over="ignore"):  # only where the gradient itself overflows
+            scale = np.divide(row_weight, total, dtype=np.float64)
+    if np.ndim(scale) == 0:
+        return dtype.type(scale)
+    return np.asarray(scale).astype(dtype, copy=False)
 
 
 def reduce(losses: FloatArray, reduction: Reduction, total: float) -> Any:

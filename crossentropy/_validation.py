@@ -8,18 +8,19 @@ what was given. None of them writes into an array it is given.
 from __future__ import annotations
 
 import operator
+import os
+import sys
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ._threads import run_in_ranges
+from ._types import BoolArray, FloatArray, Reduction
 
 __all__ = [
-    "FloatArray",
-    "Reduction",
+    "ProbabilitySumWarning",
     "as_computation_array",
     "as_float_argument",
     "as_real_array",
@@ -32,26 +33,90 @@ __all__ = [
     "check_label_smoothing",
     "check_out",
     "check_reduction",
+    "check_return_flag",
     "check_unit_interval",
     "check_weight",
     "check_where",
+    "unmasked",
     "value_bounds",
+    "warn",
+    "warn_if_integer_probabilities",
     "warn_if_rows_do_not_sum_to_one",
 ]
-
-FloatArray = npt.NDArray[np.floating[Any]]
-Reduction = Literal["mean", "sum", "none"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 # Elements checked at a time: a block stays in cache for its minimum and maximum.
 _CHECK_BLOCK = 1 << 16
+# Frames in this folder are not "the caller" that a warning points at.
+_PACKAGE_FOLDER = os.path.dirname(__file__) + os.sep
+
+
+class ProbabilitySumWarning(UserWarning):
+    """Rows of probabilities that do not sum to 1 along the class axis.
+
+    The loss is computed as given; filter this category to silence exactly this
+    warning, for instance with ``warnings.simplefilter("ignore", ce.ProbabilitySumWarning)``.
+    """
+
+
+def _is_internal(filename: str) -> bool:
+    if filename.startswith(_PACKAGE_FOLDER):
+        return True
+    # Dask runs chunk tasks through its own frames: they are not the caller either.
+    return any(f"{os.sep}{name}{os.sep}" in filename for name in ("dask", "distributed", "toolz"))
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Warn, pointing at the first frame outside this package (and Dask): the caller's line.
+
+    Where no such frame exists (a chunk task on one of Dask's worker threads), the
+    warning points at the outermost frame.
+    """
+    frame = sys._getframe(1)
+    level = 2  # stacklevel 2 is the frame that called this function
+    while frame.f_back is not None and _is_internal(frame.f_code.co_filename):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _describe(array: np.ndarray[Any, Any]) -> str:
     return f"an array of shape {array.shape} and dtype {array.dtype}"
 
 
+def unmasked(value: object, name: str, fill: float) -> tuple[object, BoolArray | None]:
+    """Return a NumPy masked array's data, `fill` where masked, and its mask.
+
+    Anything else comes back as it is, with None. The masked values are never read:
+    they are replaced before any check or computation sees them.
+    """
+    if not isinstance(value, np.ma.MaskedArray):
+        return value, None
+    mask = np.ma.getmaskarray(value)
+    if not mask.any():
+        return value.data, None
+    if value.dtype.kind not in "biuf":
+        msg = f"{name} must hold real numbers (float, int or bool), got a masked {value.dtype}"
+        raise TypeError(msg)
+    return value.filled(fill), mask
+
+
+def _refuse_masked(value: object, name: str) -> object:
+    """Return the data of `value`, or raise if it is a masked array with masked entries."""
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.getmaskarray(value).any():
+            msg = (
+                f"{name} must not have masked entries, got a masked array with "
+                f"{np.count_nonzero(np.ma.getmaskarray(value))} masked; leave elements out "
+                "with where= or by masking the input instead"
+            )
+            raise ValueError(msg)
+        return value.data
+    return value
+
+
 def as_real_array(value: object, name: str) -> np.ndarray[Any, Any]:
+    """Return `value` as a NumPy array of a real (float, int or bool) dtype."""
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as error:  # ragged nested lists, for instance
@@ -64,18 +129,23 @@ def as_real_array(value: object, name: str) -> np.ndarray[Any, Any]:
     return array
 
 
-def as_computation_array(value: object, name: str) -> FloatArray:
-    """Convert the first argument of a loss, choosing the computation dtype.
+def computation_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """Return the dtype a loss computes in for a first argument of `dtype`.
 
     float32 and float64 are kept, float16 is computed in float32, integer and bool
-    arrays in float64. Nothing is copied that need not be.
+    arrays (and longer floats) in float64.
     """
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if dtype.kind in "biu" or dtype.itemsize > 8:
+        return np.dtype(np.float64)
+    return dtype
+
+
+def as_computation_array(value: object, name: str) -> FloatArray:
+    """Convert the first argument of a loss to its computation dtype, copying only if needed."""
     array = as_real_array(value, name)
-    if array.dtype == np.float16:
-        return array.astype(np.float32)
-    if array.dtype.kind in "biu" or array.dtype.itemsize > 8:
-        return array.astype(np.float64)
-    return array
+    return array.astype(computation_dtype(array.dtype), copy=False)
 
 
 def as_float_argument(value: object, name: str, dtype: np.dtype[Any]) -> FloatArray:
@@ -89,6 +159,14 @@ def check_reduction(reduction: object) -> Reduction:
         msg = f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
         raise ValueError(msg)
     return reduction  # type: ignore[return-value]
+
+
+def check_return_flag(value: object, name: str) -> bool:
+    """Return `value` if it is a bool (``return_grad``, ``return_hess``)."""
+    if not isinstance(value, bool | np.bool_):
+        msg = f"{name} must be a bool, got {value!r} of type {type(value).__name__}"
+        raise TypeError(msg)
+    return bool(value)
 
 
 def _check_real(value: object, name: str) -> float:
@@ -165,14 +243,18 @@ def broadcast_argument(
 def check_weight(
     weight: object, name: str, shape: tuple[int, ...], what: str, dtype: np.dtype[Any]
 ) -> FloatArray:
-    """Return a finite, non-negative weight broadcast (read-only) to `shape`."""
-    array = as_float_argument(weight, name, dtype)
-    array = broadcast_argument(array, name, shape, what)
-    if not np.all(np.isfinite(array)):
+    """Return a finite, non-negative weight broadcast (read-only) to `shape`.
+
+    The weight is read once, block by block, for its minimum and maximum.
+    """
+    converted = as_float_argument(_refuse_masked(weight, name), name, dtype)
+    array = broadcast_argument(converted, name, shape, what)
+    low, high = value_bounds(converted) if converted.size else (0, 0)
+    if not (np.isfinite(low) and np.isfinite(high)):
         msg = f"{name} must be finite, got {_describe(array)} with non-finite values"
         raise ValueError(msg)
-    if np.any(array < 0):
-        msg = f"{name} must be >= 0, got a minimum of {array.min()}"
+    if low < 0:
+        msg = f"{name} must be >= 0, got a minimum of {low}"
         raise ValueError(msg)
     return array  # type: ignore[no-any-return]
 
@@ -183,7 +265,14 @@ def check_class_weight(
     """Return `class_weight` as a finite, non-negative vector of length `n_classes`."""
     if class_weight is None:
         return None
-    weight = as_float_argument(class_weight, "class_weight", dtype)
+    if isinstance(class_weight, dict | str):
+        kind = "a dict" if isinstance(class_weight, dict) else f"the string {class_weight!r}"
+        msg = (
+            f"class_weight must be an array of {n_classes} weights, one per class index, "
+            f"got {kind}; pass for instance np.array([weights[c] for c in range({n_classes})])"
+        )
+        raise TypeError(msg)
+    weight = as_float_argument(_refuse_masked(class_weight, "class_weight"), "class_weight", dtype)
     if weight.shape != (n_classes,):
         msg = (
             f"class_weight must have shape ({n_classes},), one weight per class, "
@@ -193,11 +282,11 @@ def check_class_weight(
     return check_weight(weight, "class_weight", (n_classes,), "classes", dtype)
 
 
-def check_where(where: object, shape: tuple[int, ...], what: str) -> np.ndarray[Any, Any] | None:
+def check_where(where: object, shape: tuple[int, ...], what: str) -> BoolArray | None:
     """Return `where` as a boolean array broadcast to `shape`, or None."""
     if where is None:
         return None
-    array = np.asarray(where)
+    array = np.asarray(_refuse_masked(where, "where"))
     if array.dtype != np.bool_:
         msg = f"where must be a boolean array, got {_describe(array)}"
         raise TypeError(msg)
@@ -214,6 +303,10 @@ def value_bounds(values: np.ndarray[Any, Any]) -> tuple[Any, Any]:
         start_low, start_high = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
     else:
         start_low, start_high = np.iinfo(flat.dtype).max, np.iinfo(flat.dtype).min
+    if flat.size <= _CHECK_BLOCK:
+        if flat.size == 0:
+            return start_low, start_high
+        return flat.min(), flat.max()
 
     def bounds(start: int, stop: int) -> tuple[Any, Any]:
         low, high = start_low, start_high
@@ -248,20 +341,15 @@ def check_unit_interval(
 
 
 def check_binary_target(
-    target: object,
-    shape: tuple[int, ...],
+    array: np.ndarray[Any, Any],
     dtype: np.dtype[Any],
     counted: np.ndarray[Any, Any] | None,
 ) -> np.ndarray[Any, Any]:
-    """Return a binary target of the input's `shape`, checked to lie in [0, 1].
+    """Return a binary target (of the input's shape, checked by the caller) in [0, 1].
 
     Integer targets come back as they are and bools as ``uint8``, both holding only 0
     and 1 where counted; floating targets in the computation `dtype`.
     """
-    array = as_real_array(target, "target")
-    if array.shape != shape:
-        msg = f"target must have the input's shape {shape}, got shape {array.shape}"
-        raise ValueError(msg)
     if array.dtype.kind in "iu":
         if counted is None:
             low, high = value_bounds(array)
@@ -285,15 +373,14 @@ def check_binary_target(
 
 
 def warn_if_rows_do_not_sum_to_one(
-    rows: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
+    sums: np.ndarray[Any, Any], name: str, counted: np.ndarray[Any, Any] | None
 ) -> None:
-    """Warn, as scikit-learn does, when probability `rows` (N, C) do not sum to 1.
+    """Warn, as scikit-learn does, when the row `sums` of probabilities are not 1.
 
-    The tolerance is ``sqrt(eps)`` of the dtype of `rows`; rows not `counted` are
-    not checked.
+    The tolerance is ``sqrt(eps)`` of the dtype of `sums`; rows not `counted` are not
+    checked. The category is :class:`ProbabilitySumWarning`.
     """
-    tolerance = np.sqrt(np.finfo(rows.dtype).eps)
-    sums = rows @ np.ones(rows.shape[1], dtype=rows.dtype)
+    tolerance = np.sqrt(np.finfo(sums.dtype).eps)
     if counted is None and (
         sums.size == 0 or (sums.min() >= 1 - tolerance and sums.max() <= 1 + tolerance)
     ):
@@ -307,7 +394,22 @@ def warn_if_rows_do_not_sum_to_one(
             f"(tolerance {tolerance:.2g}), for example {sums[off][0].item()!r}; "
             "the loss is computed as given"
         )
-        warnings.warn(msg, UserWarning, stacklevel=4)
+        warn(msg, ProbabilitySumWarning)
+
+
+def warn_if_integer_probabilities(dtype: np.dtype[Any], function: str) -> None:
+    """Warn when the `probs` of `function` have an integer or bool `dtype`.
+
+    Such arrays are most often labels passed first, in scikit-learn's order.
+    """
+    if dtype.kind in "biu":
+        msg = (
+            f"probs of {function} has the dtype {dtype}: predicted probabilities are "
+            f"usually floats. {function} takes (probs, target), predictions first; "
+            "scikit-learn's log_loss takes (y_true, y_proba). Cast probs to float if "
+            "the order is right"
+        )
+        warn(msg, UserWarning)
 
 
 def check_out(

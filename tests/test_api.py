@@ -21,7 +21,13 @@ LOSSES = [
 
 def test_all_is_sorted_and_complete():
     assert ce.__all__ == sorted(ce.__all__)
-    assert set(ce.__all__) == {*LOSSES, "get_num_threads", "num_threads", "set_num_threads"}
+    assert set(ce.__all__) == {
+        *LOSSES,
+        "ProbabilitySumWarning",
+        "get_num_threads",
+        "num_threads",
+        "set_num_threads",
+    }
     public = {name for name in dir(ce) if not name.startswith("_")}
     modules = {name for name in public if inspect.ismodule(getattr(ce, name))}
     assert public - modules == set(ce.__all__)

@@ -177,21 +177,22 @@ def test_out_is_refused(rng):
 
 
 def test_chunks_run_on_one_thread(rng, monkeypatch):
+    import dataclasses
+
     from crossentropy import _dask
+    from crossentropy._categorical import _LOGITS
 
     seen = []
 
-    def compute(first, target, **options):
+    def kernel(call):
         seen.append(ce.get_num_threads())
-        return _categorical_compute(first, target, **options)
-
-    from crossentropy._categorical import _from_logits as _categorical_compute
+        return _LOGITS.kernel(call)
 
     with ce.num_threads(2):
         outcome = _dask._evaluate_chunk(
             rng.normal(size=(4, 3)),
             np.zeros(4, dtype=int),
-            compute=compute,
+            loss=dataclasses.replace(_LOGITS, kernel=kernel),
             per_element_names=(),
             options={
                 "reduction": "sum",

@@ -1,0 +1,547 @@
+"""One preparation step for every loss: check the arguments, lay them out, weigh them.
+
+A loss is described once (:class:`Loss`: binary or categorical, from logits or from
+probabilities, and its kernel). :func:`make_plan` checks everything that needs no data
+(options, shapes, dtypes) and is shared with the Dask path, so that both raise the same
+errors; :func:`prepare` then checks the data and lays a call out as a frozen
+:class:`Prepared`: the input as rows (``(N, C)`` with the classes last, or the ``N``
+elements of a binary loss), the targets, which rows count and with what weight, the
+total weight ``D``, and the output views the gradient is written through. A kernel
+reads a :class:`Prepared` and returns per-row losses; :func:`evaluate_numpy` reduces
+them. Adding a loss means a kernel and a public function, not another copy of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._reduction import (
+    SAFE_TOTALS,
+    gradient_scale,
+    power_of_two_exponent,
+    reduce,
+    reduce_sum,
+    smoothing,
+    total_weight,
+)
+from ._types import BoolArray, FloatArray, Outcome, Reduction
+from ._validation import (
+    as_real_array,
+    check_axis,
+    check_binary_target,
+    check_class_weight,
+    check_eps,
+    check_ignore_index,
+    check_label_smoothing,
+    check_out,
+    check_reduction,
+    check_unit_interval,
+    check_weight,
+    check_where,
+    computation_dtype,
+    unmasked,
+    value_bounds,
+    warn_if_integer_probabilities,
+    warn_if_rows_do_not_sum_to_one,
+)
+
+__all__ = [
+    "Loss",
+    "Plan",
+    "Prepared",
+    "evaluate_numpy",
+    "make_plan",
+    "part",
+    "prepare",
+    "weighted_product",
+]
+
+
+def weighted_product(weight: Any, values: Any) -> Any:
+    """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values).
+
+    A scalar weight of 1 returns `values` itself.
+    """
+    if np.ndim(weight) == 0 and weight == 1:
+        return values
+    with np.errstate(invalid="ignore"):
+        product = weight * values
+    if np.ndim(weight) == 0:
+        return product if weight != 0 else np.zeros_like(product)
+    if not np.all(weight):
+        product[np.broadcast_to(weight == 0, product.shape)] = 0
+    return product
+
+
+def part(values: Any, start: int, stop: int) -> Any:
+    """Return entries ``start:stop`` of a flat per-row array, or a scalar (or None) as it is."""
+    return values if values is None or np.ndim(values) == 0 else values[start:stop]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One public loss: its name, its first argument, its kind, and its kernel.
+
+    The kernel takes a :class:`Prepared` call and returns either the per-row losses,
+    weighted and 0 where left out, as a flat array, or (for ``"mean"`` and ``"sum"``)
+    their float64 sum; it fills ``grad_rows`` when a gradient is asked for.
+    """
+
+    function: str
+    name: str  # the first argument: "logits" or "probs"
+    categorical: bool
+    kernel: Callable[[Prepared], Any]
+
+    @property
+    def from_logits(self) -> bool:
+        """Whether the first argument holds logits (else probabilities)."""
+        return self.name == "logits"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a call is, from its shapes, dtypes and options alone (no data is read).
+
+    ``axis`` is the class axis (None for binary losses) and ``batch_shape`` the input
+    shape without it; ``labels`` says whether a categorical target holds class indices.
+    ``eps`` is the clipping bound of a probability loss (0 for logits).
+    """
+
+    loss: Loss
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    axis: int | None
+    batch_shape: tuple[int, ...]
+    labels: bool
+    reduction: Reduction
+    label_smoothing: float
+    ignore_index: int | None
+    eps: float
+
+    @property
+    def n_classes(self) -> int:
+        """The number of classes (2 for a binary loss)."""
+        return 2 if self.axis is None else self.shape[self.axis]
+
+    @property
+    def what(self) -> str:
+        """How messages call the shape that weights and masks broadcast against."""
+        return "batch shape" if self.loss.categorical else "input shape"
+
+
+def _axis_hint(shape: tuple[int, ...], target_shape: tuple[int, ...], axis: int) -> str:
+    """Return advice naming the class axes for which `target_shape` is the batch shape."""
+    fits = [
+        k for k in range(len(shape)) if k != axis and shape[:k] + shape[k + 1 :] == target_shape
+    ]
+    if not fits:
+        return ""
+    return f"; it is the batch shape for axis={fits[0]} (PyTorch's (N, C, ...) layout is axis=1)"
+
+
+def _categorical_target_kind(
+    loss: Loss,
+    shape: tuple[int, ...],
+    axis: int,
+    target_shape: tuple[int, ...],
+    target_dtype: np.dtype[Any],
+) -> bool:
+    """Check a categorical target's shape and dtype; return whether it holds class indices."""
+    name = loss.name
+    batch_shape = shape[:axis] + shape[axis + 1 :]
+    if target_dtype.kind == "b":
+        msg = (
+            "target must hold integer class indices or floating class probabilities, "
+            f"got dtype bool of shape {target_shape}"
+        )
+        raise TypeError(msg)
+    labels = target_dtype.kind in "iu" or (
+        target_dtype.kind == "f" and 0 in target_shape and target_shape == batch_shape
+    )
+    expected = batch_shape if labels else shape
+    if target_shape == expected:
+        return labels
+    if target_dtype.kind == "f" and target_shape == batch_shape:
+        msg = (
+            f"target of shape {target_shape} (the batch shape of {name} of shape "
+            f"{shape}) is read as class indices, which need an integer dtype, got "
+            f"dtype {target_dtype}; pass integer labels, or class probabilities of "
+            f"shape {shape}"
+        )
+    else:
+        kind = "class indices" if labels else "class probabilities"
+        msg = (
+            f"target holds {kind} and must have shape {expected} for {name} of shape "
+            f"{shape} with the class axis {axis}, got shape {target_shape}"
+        )
+        if labels and target_shape == shape:
+            msg += (
+                "; it has the input's shape: for one-hot rows or other class "
+                "probabilities, cast the target to float"
+            )
+        elif labels:
+            msg += _axis_hint(shape, target_shape, axis)
+    raise ValueError(msg)
+
+
+def make_plan(
+    loss: Loss,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    target_shape: tuple[int, ...],
+    target_dtype: np.dtype[Any],
+    *,
+    options: dict[str, Any],
+) -> Plan:
+    """Check what needs no data, for NumPy and Dask arguments alike, and describe the call.
+
+    `dtype` is the dtype of the first argument as given; the plan holds the dtype of
+    the computation.
+    """
+    computation = computation_dtype(dtype)
+    reduction = check_reduction(options["reduction"])
+    label_smoothing = check_label_smoothing(options["label_smoothing"])
+    eps = 0.0
+    if not loss.from_logits:
+        warn_if_integer_probabilities(dtype, loss.function)
+        eps = check_eps(options["eps"], computation)
+    axis = None
+    batch_shape = shape
+    labels = False
+    ignore_index = None
+    if loss.categorical:
+        if not shape:
+            msg = f"{loss.name} must have at least one dimension, the class axis; got a 0-d array"
+            raise ValueError(msg)
+        axis = check_axis(options["axis"], len(shape))
+        if shape[axis] == 0:
+            msg = f"{loss.name} must have at least one class along axis {axis}, got shape {shape}"
+            raise ValueError(msg)
+        batch_shape = shape[:axis] + shape[axis + 1 :]
+        ignore_index = check_ignore_index(options["ignore_index"])
+        labels = _categorical_target_kind(loss, shape, axis, target_shape, target_dtype)
+        if ignore_index is not None and not labels:
+            msg = (
+                f"ignore_index={ignore_index} needs integer class indices as target, "
+                "got class probabilities"
+            )
+            raise ValueError(msg)
+    elif target_shape != shape:
+        msg = f"target must have the input's shape {shape}, got shape {target_shape}"
+        raise ValueError(msg)
+    return Plan(
+        loss=loss,
+        shape=shape,
+        dtype=computation,
+        axis=axis,
+        batch_shape=batch_shape,
+        labels=labels,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        eps=eps,
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A call checked and laid out for a kernel; nothing in it is the caller's to change.
+
+    - ``values``: the input as ``(N, C)`` rows with the classes last (categorical) or
+      as its ``N`` elements (binary), in the computation dtype; a view where possible.
+    - ``labels``: class indices (``intp``, 0 where left out), or None; ``target``: the
+      class probabilities ``(N, C)`` (categorical) or the binary target, or None.
+    - ``class_weight`` ``(C,)`` and ``pos_weight`` (a scalar or ``N`` values), or None.
+    - ``counted``: False for the rows left out (None: none is); ``row_weight``: each
+      row's sample weight, 0 where left out (None: all 1; a scalar: the same for all).
+    - ``total``: ``D``, the weight the mean divides by.
+    - ``grad``: the gradient as the caller gets it; ``grad_rows``: the rows the kernel
+      fills, sharing its memory unless it cannot be viewed as C-contiguous rows.
+    """
+
+    plan: Plan
+    values: FloatArray
+    labels: np.ndarray[Any, Any] | None
+    target: np.ndarray[Any, Any] | None
+    class_weight: FloatArray | None
+    pos_weight: Any
+    counted: BoolArray | None
+    row_weight: Any
+    total: float
+    grad: FloatArray | None
+    grad_rows: FloatArray | None
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The computation dtype."""
+        return self.plan.dtype
+
+    @property
+    def smoothing(self) -> tuple[float, float]:
+        """``(1 - eps, eps / n)`` of the label smoothing, ``n`` classes (2 for binary)."""
+        return smoothing(self.plan.label_smoothing, self.plan.n_classes)
+
+    def grad_scale(self, start: int = 0, stop: int | None = None, factor: Any = None) -> Any:
+        """Return the factor of rows ``start:stop`` of the gradient (a scalar or an array).
+
+        That is ``s / D`` for the mean, ``s`` otherwise; with `factor` (per row, or one
+        for all), ``s factor / D``, multiplied and divided in float64.
+        """
+        weight = part(self.row_weight, start, stop)
+        if factor is not None:
+            weight = factor if weight is None else np.multiply(weight, factor, dtype=np.float64)
+        return gradient_scale(self.plan.reduction, self.total, weight, self.dtype)
+
+    def weigh(self, row_losses: FloatArray) -> FloatArray:
+        """Return per-row losses times the row weights, exactly 0 where a weight is 0."""
+        if self.row_weight is None:
+            return row_losses
+        return weighted_product(self.row_weight, row_losses)  # type: ignore[no-any-return]
+
+    def outcome(self, losses: Any) -> Outcome:
+        """Reduce a kernel's result, finish the gradient, and return both with ``D``."""
+        plan = self.plan
+        if isinstance(losses, np.ndarray):
+            loss = reduce(losses.reshape(plan.batch_shape), plan.reduction, self.total)
+        else:
+            loss = reduce_sum(losses, plan.reduction, self.total, self.dtype)
+        grad = self.grad
+        if grad is not None and not np.shares_memory(grad, self.grad_rows):
+            assert self.grad_rows is not None
+            if plan.axis is None:
+                grad[...] = self.grad_rows.reshape(plan.shape)
+            else:
+                moved = np.moveaxis(grad, plan.axis, -1)
+                moved[...] = self.grad_rows.reshape(moved.shape)
+        return Outcome(loss, grad, self.total)
+
+
+def _rows_left_out(mask: BoolArray, name: str) -> BoolArray:
+    """Return which ``(N, C)`` rows a mask leaves out: rows with every class masked."""
+    every: BoolArray = np.asarray(mask.all(axis=1))
+    if np.any(mask.any(axis=1) & ~every):
+        msg = (
+            f"{name} is a masked array with some but not all classes of a row masked; "
+            "mask whole rows (every class) to leave them out"
+        )
+        raise ValueError(msg)
+    return every
+
+
+def _keep(counted: BoolArray | None, kept: BoolArray | None) -> BoolArray | None:
+    """Return the rows counted by both (None: all)."""
+    if kept is None:
+        return counted
+    return kept if counted is None else counted & kept
+
+
+def _as_rows(array: np.ndarray[Any, Any], plan: Plan) -> np.ndarray[Any, Any]:
+    """Return an input-shaped array as ``(N, C)`` rows (categorical) or flat (binary)."""
+    if plan.axis is None:
+        return array.reshape(-1)
+    return np.moveaxis(array, plan.axis, -1).reshape(-1, plan.n_classes)
+
+
+def _categorical_target(
+    plan: Plan,
+    target: np.ndarray[Any, Any],
+    target_mask: BoolArray | None,
+    counted: BoolArray | None,
+) -> tuple[np.ndarray[Any, Any] | None, FloatArray | None, BoolArray | None]:
+    """Check a categorical target; return ``(labels, soft_target, counted)``."""
+    n_classes = plan.n_classes
+    if plan.labels:
+        flat = target.reshape(-1)
+        if target_mask is not None:
+            counted = _keep(counted, ~target_mask.reshape(-1))
+        if plan.ignore_index is not None:
+            counted = _keep(counted, flat != plan.ignore_index)
+        if counted is None:
+            # The common case, read once per block for both bounds.
+            low, high = value_bounds(flat)
+            valid = flat.size == 0 or (low >= 0 and high < n_classes)
+        else:
+            valid = bool(np.all((flat >= 0) & (flat < n_classes) | ~counted))
+        if not valid:
+            outside = (flat < 0) | (flat >= n_classes)
+            if counted is not None:
+                outside &= counted
+            msg = (
+                f"target holds class index {flat[outside].flat[0]}, outside [0, {n_classes}) "
+                f"for {n_classes} classes along axis {plan.axis} of {plan.loss.name}"
+            )
+            if plan.ignore_index is not None:
+                msg += f" (ignore_index is {plan.ignore_index})"
+            raise ValueError(msg)
+        safe = flat if counted is None else np.where(counted, flat, 0)
+        return safe.astype(np.intp, copy=False), None, counted
+    soft = _as_rows(target, plan).astype(plan.dtype, copy=False)
+    if target_mask is not None:
+        counted = _keep(counted, ~_rows_left_out(_as_rows(target_mask, plan), "target"))
+    check_unit_interval(soft, "target", None if counted is None else counted[:, None])
+    return None, soft, counted
+
+
+def _row_sums(rows: FloatArray) -> FloatArray:
+    """Return the sums of ``(N, C)`` rows, pairwise along the classes."""
+    return rows @ np.ones(rows.shape[1], dtype=rows.dtype)
+
+
+def _rescaled(
+    plan: Plan,
+    row_weight: Any,
+    class_weight: FloatArray | None,
+    weigh_rows: Callable[[Any, FloatArray | None], float],
+) -> tuple[Any, FloatArray | None, float]:
+    """Return the weights and ``D`` of a mean, scaled by powers of two when ``D`` is extreme.
+
+    Powers of two scale exactly: the mean ``sum s l / D`` and its gradient ``s (...) / D``
+    do not change, but ``D``, ``1 / D`` and the weighted losses stay normal numbers.
+    """
+    total = weigh_rows(row_weight, class_weight)
+    low, high = SAFE_TOTALS
+    if plan.reduction != "mean" or total == 0 or low <= total <= high:
+        return row_weight, class_weight, total
+    dtype = plan.dtype
+    if class_weight is not None:
+        exponent = power_of_two_exponent(float(class_weight.max()))
+        class_weight = np.ldexp(class_weight, -exponent, dtype=dtype)
+    if row_weight is not None and np.ndim(row_weight) != 0:
+        exponent = power_of_two_exponent(float(row_weight.max()))
+        row_weight = np.ldexp(row_weight, -exponent, dtype=dtype)
+    total = weigh_rows(row_weight, class_weight)
+    if total != 0 and not low <= total <= high:
+        # Scale the row weights so that D is about 1, as far as they stay finite.
+        largest = 1.0 if row_weight is None else float(np.max(row_weight))
+        headroom = np.finfo(dtype).maxexp - 4 - power_of_two_exponent(largest)
+        exponent = max(power_of_two_exponent(total), -headroom)
+        row_weight = np.ldexp(1.0 if row_weight is None else row_weight, -exponent, dtype=dtype)
+        total = weigh_rows(row_weight, class_weight)
+    return row_weight, class_weight, total
+
+
+def prepare(
+    loss: Loss,
+    first: object,
+    target: object,
+    *,
+    return_grad: bool,
+    out: object,
+    options: dict[str, Any],
+) -> Prepared:
+    """Check the arguments of a call of `loss` and lay them out for its kernel."""
+    name = loss.name
+    first_data, first_mask = unmasked(first, name, 0.0 if loss.from_logits else 0.5)
+    target_data, target_mask = unmasked(target, "target", 0)
+    array = as_real_array(first_data, name)
+    target_array = as_real_array(target_data, "target")
+    plan = make_plan(
+        loss, array.shape, array.dtype, target_array.shape, target_array.dtype, options=options
+    )
+    dtype = plan.dtype
+    values = _as_rows(array.astype(dtype, copy=False), plan)
+    counted = check_where(options["where"], plan.batch_shape, plan.what)
+    if counted is not None:
+        counted = counted.reshape(-1)
+    labels = None
+    soft_target = None
+    target_sums = None
+    class_weight = None
+    pos_weight = None
+    if loss.categorical:
+        if first_mask is not None:
+            counted = _keep(counted, ~_rows_left_out(_as_rows(first_mask, plan), name))
+        labels, soft_target, counted = _categorical_target(plan, target_array, target_mask, counted)
+        if not loss.from_logits:
+            check_unit_interval(values, name, None if counted is None else counted[:, None])
+            warn_if_rows_do_not_sum_to_one(_row_sums(values), name, counted)
+        class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
+        if soft_target is not None:
+            target_sums = _row_sums(soft_target)
+            warn_if_rows_do_not_sum_to_one(target_sums, "target", counted)
+    else:
+        if first_mask is not None:
+            counted = _keep(counted, ~first_mask.reshape(-1))
+        if target_mask is not None:
+            counted = _keep(counted, ~target_mask.reshape(-1))
+        shaped_counted = None if counted is None else counted.reshape(plan.shape)
+        soft_target = check_binary_target(target_array, dtype, shaped_counted).reshape(-1)
+        if not loss.from_logits:
+            check_unit_interval(values, name, counted)
+        if options["pos_weight"] is not None:
+            pos_weight = check_weight(
+                options["pos_weight"], "pos_weight", plan.shape, plan.what, dtype
+            )
+            pos_weight = pos_weight[()] if pos_weight.ndim == 0 else pos_weight.reshape(-1)
+
+    row_weight: Any = None
+    if options["sample_weight"] is not None:
+        row_weight = check_weight(
+            options["sample_weight"], "sample_weight", plan.batch_shape, plan.what, dtype
+        ).reshape(-1)
+    if counted is not None:
+        row_weight = np.where(counted, 1 if row_weight is None else row_weight, 0).astype(dtype)
+
+    def weigh_rows(row_weight: Any, class_weight: FloatArray | None) -> float:
+        # D: each row weighs s * sum_c w_c t_c with the unsmoothed target (binary: s).
+        target_weight: Any = None  # sum_c w_c t_c of each row; None: 1 for every row
+        if labels is not None and class_weight is not None:
+            target_weight = class_weight[labels]
+        elif target_sums is not None:
+            assert soft_target is not None
+            target_weight = target_sums if class_weight is None else soft_target @ class_weight
+        if target_weight is None:
+            return float(values.shape[0]) if row_weight is None else total_weight(row_weight)
+        if row_weight is None:
+            return total_weight(target_weight)
+        return total_weight(weighted_product(row_weight, target_weight))
+
+    row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
+
+    grad = grad_rows = None
+    if return_grad:
+        if out is None:
+            grad_rows = np.empty(values.shape, dtype=dtype)
+            grad = (
+                grad_rows.reshape(plan.shape)
+                if plan.axis is None
+                else np.moveaxis(
+                    grad_rows.reshape((*plan.batch_shape, plan.n_classes)), -1, plan.axis
+                )
+            )
+        else:
+            grad = check_out(out, plan.shape, dtype, first, target, *options.values())
+            grad_rows = _as_rows(grad, plan)
+            if not (np.shares_memory(grad_rows, grad) and grad_rows.flags.c_contiguous):
+                grad_rows = np.empty(values.shape, dtype=dtype)
+    return Prepared(
+        plan=plan,
+        values=values,
+        labels=labels,
+        target=soft_target,
+        class_weight=class_weight,
+        pos_weight=pos_weight,
+        counted=counted,
+        row_weight=row_weight,
+        total=total,
+        grad=grad,
+        grad_rows=grad_rows,
+    )
+
+
+def evaluate_numpy(
+    loss: Loss,
+    first: object,
+    target: object,
+    *,
+    return_grad: bool,
+    out: object,
+    options: dict[str, Any],
+) -> Outcome:
+    """Evaluate `loss` on NumPy arguments: prepare, run the kernel, reduce."""
+    prepared = prepare(loss, first, target, return_grad=return_grad, out=out, options=options)
+    return prepared.outcome(loss.kernel(prepared))
