@@ -238,7 +238,8 @@ def binary_cross_entropy_with_logits(
     ----------
     logits : array_like
         Logits of any shape (2-D for multi-label problems); any float, +-inf
-        included. float16 is computed in float32, integers and bools in float64.
+        included. float16 is computed in float32, integers and bools in float64. The
+        masked elements of a NumPy masked array are left out.
     target : array_like of the shape of `logits`
         bool, integer 0/1, or floats in [0, 1].
     reduction : {'mean', 'sum', 'none'}, default 'mean'
@@ -274,10 +275,10 @@ def binary_cross_entropy_with_logits(
     ------
     ValueError
         For a target of another shape, outside [0, 1] (integers other than 0 and 1),
-        NaN, weights that are negative, non-finite or do not broadcast, or options out
-        of range.
+        NaN, weights that are negative, non-finite, masked or do not broadcast, or
+        options out of range.
     TypeError
-        For complex, object or string arrays, or a non-bool `where`.
+        For complex, object or string arrays, or a non-bool `where` or `return_grad`.
 
     See Also
     --------
@@ -352,7 +353,8 @@ def binary_cross_entropy(
     ----------
     probs : array_like
         Predicted probabilities of the positive class, in [0, 1], of any shape.
-        float16 is computed in float32, integers and bools in float64.
+        float16 is computed in float32, integers and bools in float64. The masked
+        elements of a NumPy masked array are left out.
     target : array_like of the shape of `probs`
         bool, integer 0/1, or floats in [0, 1].
     reduction : {'mean', 'sum', 'none'}, default 'mean'
@@ -392,10 +394,16 @@ def binary_cross_entropy(
     ------
     ValueError
         For probabilities or targets outside [0, 1] or NaN, a target of another shape,
-        weights that are negative, non-finite or do not broadcast, or options out of
-        range.
+        weights that are negative, non-finite, masked or do not broadcast, or options
+        out of range.
     TypeError
-        For complex, object or string arrays, or a non-bool `where`.
+        For complex, object or string arrays, or a non-bool `where` or `return_grad`.
+
+    Warns
+    -----
+    UserWarning
+        When `probs` has an integer or bool dtype: most often labels passed first, in
+        the order of scikit-learn's ``log_loss(y_true, y_proba)``.
 
     See Also
     --------

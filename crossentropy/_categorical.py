@@ -113,7 +113,8 @@ def categorical_cross_entropy_with_logits(
     ----------
     logits : array_like of shape (..., C, ...)
         Unnormalized log-probabilities, C classes along `axis`. Any float, -inf
-        included. float16 is computed in float32, integers and bools in float64.
+        included. float16 is computed in float32, integers and bools in float64. In a
+        NumPy masked array, rows whose classes are all masked are left out.
     target : array_like of int of the batch shape, or of float of the shape of `logits`
         Class indices in ``[0, C)`` (any integer dtype), or class probabilities.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
@@ -152,9 +153,17 @@ def categorical_cross_entropy_with_logits(
     ValueError
         For a class index outside ``[0, C)`` (other than `ignore_index`), target or
         option shapes that do not fit, out-of-range options, probability targets
-        outside [0, 1], or `ignore_index` with probability targets.
+        outside [0, 1], `ignore_index` with probability targets, a masked array with
+        some classes of a row masked, or masked weights.
     TypeError
-        For complex, object or string arrays, bool targets or a non-bool `where`.
+        For complex, object or string arrays, bool targets, a non-bool `where` or
+        `return_grad`, or a dict or string `class_weight`.
+
+    Warns
+    -----
+    ProbabilitySumWarning
+        When rows of probability targets that are not left out do not sum to 1 within
+        ``sqrt(np.finfo(dtype).eps)``.
 
     See Also
     --------
@@ -175,9 +184,11 @@ def categorical_cross_entropy_with_logits(
     contributes exactly 0, even with a logit of -inf. The mean divides by
     :math:`D = \sum s \sum_c w_c t_c` over the elements not left out, with the
     unsmoothed target: for integer targets PyTorch's weighted mean
-    :math:`\sum s\, w_{y}`; without class weights, the number of elements (or the sum
-    of the sample weights). :math:`D = 0` gives NaN and a zero gradient. Rows whose
-    maximum is +inf, or that are all -inf, give NaN, as NaN logits do.
+    :math:`\sum s\, w_{y}`; without weights, the number of elements. Probability
+    targets whose rows do not sum to 1 weigh their row sums (``w = 1`` when absent, so
+    that ``class_weight=np.ones(C)`` changes nothing). :math:`D = 0` gives NaN and a
+    zero gradient. Rows whose maximum is +inf, or that are all -inf, give NaN, as NaN
+    logits do, unless their target weighs 0.
 
     The gradient is :math:`s (A \operatorname{softmax}(x) - a) / D` with
     :math:`A = \sum_c a_c` (without the :math:`1/D` for ``'sum'`` and ``'none'``);
@@ -238,7 +249,8 @@ def categorical_cross_entropy(
     ----------
     probs : array_like of shape (..., C, ...)
         Predicted probabilities in [0, 1], C classes along `axis`; rows should sum to
-        1. float16 is computed in float32, integers and bools in float64.
+        1. float16 is computed in float32, integers and bools in float64. In a NumPy
+        masked array, rows whose classes are all masked are left out.
     target : array_like of int of the batch shape, or of float of the shape of `probs`
         Class indices in ``[0, C)`` (any integer dtype), or class probabilities.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
@@ -280,16 +292,21 @@ def categorical_cross_entropy(
     ------
     ValueError
         For probabilities outside [0, 1] or NaN, a class index outside ``[0, C)``
-        (other than `ignore_index`), shapes that do not fit, out-of-range options, or
-        `ignore_index` with probability targets.
+        (other than `ignore_index`), shapes that do not fit, out-of-range options,
+        `ignore_index` with probability targets, a masked array with some classes of a
+        row masked, or masked weights.
     TypeError
-        For complex, object or string arrays, bool targets or a non-bool `where`.
+        For complex, object or string arrays, bool targets, a non-bool `where` or
+        `return_grad`, or a dict or string `class_weight`.
 
     Warns
     -----
-    UserWarning
+    ProbabilitySumWarning
         When rows of `probs` (or of probability targets) that are not left out do not
         sum to 1 within ``sqrt(np.finfo(dtype).eps)``, as scikit-learn warns.
+    UserWarning
+        When `probs` has an integer or bool dtype: most often labels passed first, in
+        the order of scikit-learn's ``log_loss(y_true, y_proba)``.
 
     See Also
     --------

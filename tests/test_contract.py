@@ -135,9 +135,7 @@ def test_categorical_masked_rows_are_left_out(rng, function):
     expected, expected_grad = function(first, labels, where=where, return_grad=True)
     np.testing.assert_allclose(loss, expected, rtol=1e-13)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-13)
-    np.testing.assert_allclose(
-        loss, _oracle(function, first, labels, where=where), rtol=1e-12
-    )
+    np.testing.assert_allclose(loss, _oracle(function, first, labels, where=where), rtol=1e-12)
 
 
 @pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
@@ -256,9 +254,7 @@ def test_tiny_and_huge_sample_weights_give_the_unweighted_mean(rng, function, we
     batch = (5,) if function in CATEGORICAL else shape
     plain, plain_grad = function(first, target, return_grad=True)
     with np.errstate(all="raise"):
-        loss, grad = function(
-            first, target, sample_weight=np.full(batch, weight), return_grad=True
-        )
+        loss, grad = function(first, target, sample_weight=np.full(batch, weight), return_grad=True)
     assert np.all(np.isfinite(grad))
     np.testing.assert_allclose(loss, plain, rtol=1e-13)
     np.testing.assert_allclose(grad, plain_grad, rtol=1e-13)
