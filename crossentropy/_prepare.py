@@ -77,7 +77,7 @@ def weighted_product(weight: Any, values: Any) -> Any:
     return product
 
 
-def part(values: Any, start: int, stop: int) -> Any:
+def part(values: Any, start: int, stop: int | None) -> Any:
     """Return entries ``start:stop`` of a flat per-row array, or a scalar (or None) as it is."""
     return values if values is None or np.ndim(values) == 0 else values[start:stop]
 
@@ -347,17 +347,15 @@ def _as_rows(array: np.ndarray[Any, Any], plan: Plan) -> np.ndarray[Any, Any]:
 
 
 def _categorical_target(
-    plan: Plan,
-    target: np.ndarray[Any, Any],
-    target_mask: BoolArray | None,
-    counted: BoolArray | None,
+    plan: Plan, target: np.ndarray[Any, Any], counted: BoolArray | None
 ) -> tuple[np.ndarray[Any, Any] | None, FloatArray | None, BoolArray | None]:
-    """Check a categorical target; return ``(labels, soft_target, counted)``."""
+    """Check a categorical target; return ``(labels, soft_target, counted)``.
+
+    `ignore_index` leaves more rows out: the rows counted come back too.
+    """
     n_classes = plan.n_classes
     if plan.labels:
         flat = target.reshape(-1)
-        if target_mask is not None:
-            counted = _keep(counted, ~target_mask.reshape(-1))
         if plan.ignore_index is not None:
             counted = _keep(counted, flat != plan.ignore_index)
         if counted is None:
@@ -380,8 +378,6 @@ def _categorical_target(
         safe = flat if counted is None else np.where(counted, flat, 0)
         return safe.astype(np.intp, copy=False), None, counted
     soft = _as_rows(target, plan).astype(plan.dtype, copy=False)
-    if target_mask is not None:
-        counted = _keep(counted, ~_rows_left_out(_as_rows(target_mask, plan), "target"))
     check_unit_interval(soft, "target", None if counted is None else counted[:, None])
     return None, soft, counted
 
@@ -424,6 +420,44 @@ def _rescaled(
     return row_weight, class_weight, total
 
 
+def _gradient_views(
+    plan: Plan, rows_shape: tuple[int, ...], out: object, inputs: tuple[object, ...]
+) -> tuple[FloatArray, FloatArray]:
+    """Return the gradient as the caller gets it and as the rows a kernel fills.
+
+    The two share memory unless `out` cannot be viewed as C-contiguous rows; then the
+    rows are a new array that :meth:`Prepared.outcome` copies into it.
+    """
+    if out is None:
+        rows = np.empty(rows_shape, dtype=plan.dtype)
+        if plan.axis is None:
+            return rows.reshape(plan.shape), rows
+        batch_rows = rows.reshape((*plan.batch_shape, plan.n_classes))
+        return np.moveaxis(batch_rows, -1, plan.axis), rows
+    grad = check_out(out, plan.shape, plan.dtype, *inputs)
+    rows = _as_rows(grad, plan)
+    if not (np.shares_memory(rows, grad) and rows.flags.c_contiguous):
+        rows = np.empty(rows_shape, dtype=plan.dtype)
+    return grad, rows
+
+
+def _left_out_by_masks(
+    plan: Plan, first_mask: BoolArray | None, target_mask: BoolArray | None
+) -> BoolArray | None:
+    """Return which rows (elements, for a binary loss) masked arrays leave out, or None."""
+    left_out = None
+    if first_mask is not None:
+        first_rows = _as_rows(first_mask, plan)
+        left_out = first_rows if plan.axis is None else _rows_left_out(first_rows, plan.loss.name)
+    if target_mask is not None and (plan.axis is None or plan.labels):
+        masked = target_mask.reshape(-1)
+    elif target_mask is not None:
+        masked = _rows_left_out(_as_rows(target_mask, plan), "target")
+    else:
+        return left_out
+    return masked if left_out is None else left_out | masked
+
+
 def prepare(
     loss: Loss,
     first: object,
@@ -447,15 +481,12 @@ def prepare(
     counted = check_where(options["where"], plan.batch_shape, plan.what)
     if counted is not None:
         counted = counted.reshape(-1)
-    labels = None
-    soft_target = None
-    target_sums = None
-    class_weight = None
-    pos_weight = None
+    masked = _left_out_by_masks(plan, first_mask, target_mask)
+    counted = _keep(counted, None if masked is None else ~masked)
+
+    labels = soft_target = target_sums = class_weight = pos_weight = None
     if loss.categorical:
-        if first_mask is not None:
-            counted = _keep(counted, ~_rows_left_out(_as_rows(first_mask, plan), name))
-        labels, soft_target, counted = _categorical_target(plan, target_array, target_mask, counted)
+        labels, soft_target, counted = _categorical_target(plan, target_array, counted)
         if not loss.from_logits:
             check_unit_interval(values, name, None if counted is None else counted[:, None])
             warn_if_rows_do_not_sum_to_one(_row_sums(values), name, counted)
@@ -464,10 +495,6 @@ def prepare(
             target_sums = _row_sums(soft_target)
             warn_if_rows_do_not_sum_to_one(target_sums, "target", counted)
     else:
-        if first_mask is not None:
-            counted = _keep(counted, ~first_mask.reshape(-1))
-        if target_mask is not None:
-            counted = _keep(counted, ~target_mask.reshape(-1))
         shaped_counted = None if counted is None else counted.reshape(plan.shape)
         soft_target = check_binary_target(target_array, dtype, shaped_counted).reshape(-1)
         if not loss.from_logits:
@@ -501,23 +528,10 @@ def prepare(
         return total_weight(weighted_product(row_weight, target_weight))
 
     row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
-
     grad = grad_rows = None
     if return_grad:
-        if out is None:
-            grad_rows = np.empty(values.shape, dtype=dtype)
-            grad = (
-                grad_rows.reshape(plan.shape)
-                if plan.axis is None
-                else np.moveaxis(
-                    grad_rows.reshape((*plan.batch_shape, plan.n_classes)), -1, plan.axis
-                )
-            )
-        else:
-            grad = check_out(out, plan.shape, dtype, first, target, *options.values())
-            grad_rows = _as_rows(grad, plan)
-            if not (np.shares_memory(grad_rows, grad) and grad_rows.flags.c_contiguous):
-                grad_rows = np.empty(values.shape, dtype=dtype)
+        inputs = (first, target, *options.values())
+        grad, grad_rows = _gradient_views(plan, values.shape, out, inputs)
     return Prepared(
         plan=plan,
         values=values,
