@@ -299,14 +299,14 @@ def value_bounds(values: np.ndarray[Any, Any]) -> tuple[Any, Any]:
     Large arrays are read block by block on every core, each block once for both.
     """
     flat = values.reshape(-1)
+    if 0 < flat.size <= _CHECK_BLOCK:
+        return flat.min(), flat.max()
     if flat.dtype.kind == "f":
         start_low, start_high = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
     else:
         start_low, start_high = np.iinfo(flat.dtype).max, np.iinfo(flat.dtype).min
-    if flat.size <= _CHECK_BLOCK:
-        if flat.size == 0:
-            return start_low, start_high
-        return flat.min(), flat.max()
+    if flat.size == 0:
+        return start_low, start_high
 
     def bounds(start: int, stop: int) -> tuple[Any, Any]:
         low, high = start_low, start_high
