@@ -10,6 +10,8 @@ import pytest
 
 import crossentropy as ce
 
+from . import losses
+
 mpmath.mp.dps = 50
 
 
@@ -445,3 +447,18 @@ def test_no_log_of_softmax_in_float32(dtype):
         big = np.float32(1e30)
         loss = ce.categorical_cross_entropy_with_logits(np.array([[big, -big]]), [1])
         assert loss == 2 * big
+
+
+@pytest.mark.xfail(
+    reason="the mean's gradient is scaled by 1 / D, which overflows to inf for a total "
+    "weight D below 1 / DBL_MAX (about 5.6e-309): the gradient is +-inf",
+    raises=AssertionError,
+)
+@losses.parametrize(losses.ALL)
+def test_mean_and_its_gradient_with_a_tiny_total_weight(rng, loss):
+    first, target = loss.make(rng, (1, 3))
+    batch = loss.batch_shape(first.shape)
+    weight = np.full(batch, 1e-310 / np.prod(batch))  # equal weights: the same mean
+    mean, grad = loss(first, target, sample_weight=weight, return_grad=True)
+    np.testing.assert_allclose(mean, loss.oracle(first, target), rtol=1e-9)
+    np.testing.assert_allclose(grad, loss(first, target, return_grad=True)[1], rtol=1e-9)
