@@ -229,11 +229,18 @@ def test_empty_batches_of_every_shape(loss, reduction):
             assert result.dtype == np.float64
 
 
+# How everything is left out, and the option it takes.
+LEFT_OUT_BY = {
+    "where": "where",
+    "zero-sample-weights": "sample_weight",
+    "zero-class-weights": "class_weight",
+    "ignore_index": "ignore_index",
+}
 LEFT_OUT = [
     (loss, how)
     for loss in losses.ALL
-    for how in ("where", "zero-weights", "ignore_index")
-    if how != "ignore_index" or "ignore_index" in loss.options
+    for how, option in LEFT_OUT_BY.items()
+    if option in loss.options
 ]
 
 
@@ -245,8 +252,10 @@ def test_everything_left_out(rng, loss, how):
     batch = loss.batch_shape(first.shape)
     if how == "where":
         options = {"where": np.zeros((batch[0],) + (1,) * (len(batch) - 1), bool)}  # broadcasts
-    elif how == "zero-weights":
+    elif how == "zero-sample-weights":
         options = {"sample_weight": np.zeros(batch)}
+    elif how == "zero-class-weights":
+        options = {"class_weight": np.zeros(first.shape[-1])}
     else:
         target = np.full_like(target, -100)
         options = {"ignore_index": -100}

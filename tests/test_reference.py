@@ -564,3 +564,16 @@ def test_where_broadcasts_against_the_batch_shape(rng, loss, where):
         first, target = loss.make(rng, BATCH)
         axis = {}
     _assert_every_reduction_equals_the_loop(loss, first, target, {"where": where, **axis})
+
+
+@losses.parametrize(losses.CATEGORICAL)
+def test_mean_is_nan_where_only_the_smoothed_share_weighs(rng, loss):
+    # D weighs the unsmoothed labels, all of class weight 0: the sum is not 0, D is.
+    first, _ = loss.make(rng, (4, 3))
+    labels = np.array([0, 0, 1, 1])
+    options = {"class_weight": [0.0, 0.0, 2.0], "label_smoothing": 0.3}
+    _assert_every_reduction_equals_the_loop(loss, first, labels, options)
+    mean, grad = loss(first, labels, return_grad=True, **options)
+    assert np.isnan(mean)
+    np.testing.assert_array_equal(grad, 0.0)
+    assert loss(first, labels, reduction="sum", **options) > 0
