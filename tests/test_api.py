@@ -44,6 +44,7 @@ def test_py_typed_is_shipped():
 @losses.parametrize(losses.ALL)
 def test_exact_signature_and_defaults(loss):
     assert getattr(ce, loss.name) is loss.function
+    assert loss.first == ("logits" if loss.from_logits else "probs")
     parameters = inspect.signature(loss.function).parameters
     assert list(parameters) == [loss.first, "target", *loss.options]
     for name in (loss.first, "target"):
