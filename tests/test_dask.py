@@ -64,7 +64,7 @@ def _chunked_problem(rng, loss, *, soft):
 
 
 @losses.parametrize(losses.ALL)
-@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft"])
+@pytest.mark.parametrize("soft", [False, True], ids=["hard-targets", "soft-targets"])
 def test_every_reduction_with_and_without_gradient_matches_numpy(rng, loss, soft):
     (first, target, options), (lazy_first, lazy_target, lazy_options) = _chunked_problem(
         rng, loss, soft=soft
@@ -185,6 +185,7 @@ def _argument_errors(loss):
     rng = np.random.default_rng(0)
     first, target = loss.make(rng, (6, 3))
     on_compute = "raised only on compute, with the shape of a chunk"
+    probability_shape = "a ValueError about the shape of probability targets"
     cases = {
         "reduction": (first, target, {"reduction": "avg"}, None),
         "label_smoothing": (first, target, {"label_smoothing": 1.5}, None),
@@ -203,9 +204,7 @@ def _argument_errors(loss):
             first,
             target.astype(str),
             {},
-            "a ValueError about the shape of probability targets"
-            if loss.categorical
-            else on_compute,
+            probability_shape if loss.categorical else on_compute,
         ),
         "sample_weight-dtype": (first, target, {"sample_weight": "heavy"}, on_compute),
         "where-dtype": (first, target, {"where": 1.0}, on_compute),
@@ -214,7 +213,6 @@ def _argument_errors(loss):
         cases["eps"] = (first, target, {"eps": 0.7}, None)
     if loss.categorical:
         _, soft = loss.make(rng, (6, 3), soft=True)
-        probability_shape = "a ValueError about the shape of probability targets"
         cases |= {
             "zero-d-input": (first[0, 0], np.int64(0), {}, None),
             "axis": (first, target, {"axis": 2}, None),
@@ -267,7 +265,7 @@ def test_out_is_refused(rng, loss):
         loss(da.from_array(first, chunks=2), target, return_grad=True, out=np.empty(first.shape))
 
 
-def test_chunks_run_on_one_thread(rng, monkeypatch):
+def test_chunks_run_on_one_thread(rng):
     from crossentropy import _dask
 
     seen = []
@@ -368,22 +366,6 @@ def test_importing_the_package_or_calling_a_loss_does_not_import_dask():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
-
-
-@pytest.fixture(scope="module")
-def cluster_client():
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",  # any free port: several clusters may run at once
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
 
 
 def _cluster_problem(rng, loss):
