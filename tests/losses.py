@@ -47,12 +47,12 @@ class Loss:
     ``reference.py`` for the same call.
     """
 
-    function: Callable[..., Any]
-    name: str
-    first: str
-    categorical: bool
-    from_logits: bool
-    options: Mapping[str, Any]
+    function: Callable[..., Any]  # the public function
+    name: str  # its name in crossentropy (and the test id)
+    first: str  # the name of its first argument: "logits" or "probs"
+    categorical: bool  # a class axis, or elementwise (binary)
+    from_logits: bool  # logits, or probabilities
+    options: Mapping[str, Any]  # the keyword-only options and defaults, in order
     make: Callable[..., tuple[np.ndarray, np.ndarray]]
     oracle: Callable[..., Any]
 
