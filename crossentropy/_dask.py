@@ -17,7 +17,12 @@ from ._prepare import Loss, evaluate_numpy, make_plan
 from ._reduction import gradient_scale, reduce_sum
 from ._threads import num_threads
 from ._types import Outcome, Reduction
-from ._validation import broadcast_argument, check_class_weight
+from ._validation import (
+    broadcast_argument,
+    check_class_weight,
+    check_real_dtype,
+    check_where_dtype,
+)
 
 __all__ = ["evaluate_on_dask"]
 
@@ -147,6 +152,8 @@ def evaluate_on_dask(
         raise TypeError(msg)
     x = da.asarray(first)
     y = da.asarray(target)
+    check_real_dtype(x, loss.name)
+    check_real_dtype(y, "target")
     plan = make_plan(loss, x.shape, x.dtype, y.shape, y.dtype, options=options)
     if x.dtype.kind in "biu":
         x = x.astype(plan.dtype)  # warned about once, here, not again in every chunk
@@ -171,9 +178,12 @@ def evaluate_on_dask(
     names = []
     for key in _PER_ELEMENT:
         if options.get(key) is not None:
-            value = broadcast_argument(
-                da.asarray(options[key]), key, plan.batch_shape, plan.what, da.broadcast_to
-            )
+            value = da.asarray(options[key])
+            if key == "where":
+                check_where_dtype(value)
+            else:
+                check_real_dtype(value, key)
+            value = broadcast_argument(value, key, plan.batch_shape, plan.what, da.broadcast_to)
             options[key] = None
             inputs.append(value.rechunk(batch_chunks))
             names.append(key)

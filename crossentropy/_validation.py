@@ -32,11 +32,13 @@ __all__ = [
     "check_ignore_index",
     "check_label_smoothing",
     "check_out",
+    "check_real_dtype",
     "check_reduction",
     "check_return_flag",
     "check_unit_interval",
     "check_weight",
     "check_where",
+    "check_where_dtype",
     "unmasked",
     "value_bounds",
     "warn",
@@ -80,8 +82,22 @@ def warn(message: str, category: type[Warning]) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
-def _describe(array: np.ndarray[Any, Any]) -> str:
+def _describe(array: Any) -> str:
     return f"an array of shape {array.shape} and dtype {array.dtype}"
+
+
+def check_real_dtype(array: Any, name: str) -> None:
+    """Raise unless `array` (NumPy or Dask) has a real dtype: float, int or bool."""
+    if array.dtype.kind not in "biuf":
+        msg = f"{name} must hold real numbers (float, int or bool), got {_describe(array)}"
+        raise TypeError(msg)
+
+
+def check_where_dtype(array: Any) -> None:
+    """Raise unless `where` (NumPy or Dask) is boolean."""
+    if array.dtype != np.bool_:
+        msg = f"where must be a boolean array, got {_describe(array)}"
+        raise TypeError(msg)
 
 
 def unmasked(value: object, name: str, fill: float) -> tuple[object, BoolArray | None]:
@@ -122,10 +138,7 @@ def as_real_array(value: object, name: str) -> np.ndarray[Any, Any]:
     except (ValueError, TypeError) as error:  # ragged nested lists, for instance
         msg = f"{name} must be array-like, got {type(value).__name__}: {error}"
         raise TypeError(msg) from None
-    kind = array.dtype.kind
-    if kind not in "biuf":
-        msg = f"{name} must hold real numbers (float, int or bool), got {_describe(array)}"
-        raise TypeError(msg)
+    check_real_dtype(array, name)
     return array
 
 
@@ -287,9 +300,7 @@ def check_where(where: object, shape: tuple[int, ...], what: str) -> BoolArray |
     if where is None:
         return None
     array = np.asarray(_refuse_masked(where, "where"))
-    if array.dtype != np.bool_:
-        msg = f"where must be a boolean array, got {_describe(array)}"
-        raise TypeError(msg)
+    check_where_dtype(array)
     return broadcast_argument(array, "where", shape, what)  # type: ignore[no-any-return]
 
 

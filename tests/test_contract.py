@@ -10,38 +10,27 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
-from tests import reference
 
-CCE = ce.categorical_cross_entropy_with_logits
-CCP = ce.categorical_cross_entropy
-BCE = ce.binary_cross_entropy_with_logits
-BCP = ce.binary_cross_entropy
-CATEGORICAL = [CCE, CCP]
-BINARY = [BCE, BCP]
+from . import losses, reference
+
+CATEGORICAL = losses.CATEGORICAL
+BINARY = losses.BINARY
+CCE = losses.BY_NAME["categorical_cross_entropy_with_logits"]
+CCP = losses.BY_NAME["categorical_cross_entropy"]
+BCE = losses.BY_NAME["binary_cross_entropy_with_logits"]
+BCP = losses.BY_NAME["binary_cross_entropy"]
 
 
 def _first(function, rng, shape):
-    """Valid first arguments: logits, or probabilities (rows that sum to 1 for categorical)."""
-    x = rng.normal(size=shape)
-    if function is CCP:
-        e = np.exp(x)
-        return e / e.sum(axis=-1, keepdims=True)
-    if function is BCP:
-        return 1 / (1 + np.exp(-x))
-    return x
-
-
-def _oracle(function, first, target, **options):
-    if function in CATEGORICAL:
-        return reference.categorical(first, target, logits=function is CCE, **options)
-    return reference.binary(first, target, logits=function is BCE, **options)
+    """A valid first argument: logits, or probabilities (rows that sum to 1 for categorical)."""
+    return function.make(rng, shape)[0]
 
 
 # -- 7. the mean of probability targets whose rows do not sum to 1 ------------------------
 
 
 @pytest.mark.filterwarnings("ignore::crossentropy.ProbabilitySumWarning")
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 @pytest.mark.parametrize("class_weight", [None, "ones", "random"])
 @pytest.mark.parametrize("sample_weight", [False, True], ids=["unweighted", "sample-weighted"])
 def test_mean_of_unnormalized_targets_divides_by_their_total_weight(
@@ -58,7 +47,7 @@ def test_mean_of_unnormalized_targets_divides_by_their_total_weight(
         options["sample_weight"] = rng.uniform(0.5, 2.0, size=5)
     with pytest.warns(ce.ProbabilitySumWarning):
         got = function(first, target, **options)
-    expected = _oracle(function, first, target, **options)
+    expected = function.oracle(first, target, **options)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     # D = sum s * sum_c w_c t_c, not the number of rows
     weights = np.ones(4) if class_weight in (None, "ones") else options["class_weight"]
@@ -68,7 +57,7 @@ def test_mean_of_unnormalized_targets_divides_by_their_total_weight(
     np.testing.assert_allclose(got, summed / total, rtol=1e-12)
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 def test_class_weight_of_ones_changes_nothing(rng, function):
     first = _first(function, rng, (6, 3))
     target = rng.uniform(0.0, 1.0, size=(6, 3))
@@ -80,7 +69,7 @@ def test_class_weight_of_ones_changes_nothing(rng, function):
     np.testing.assert_allclose(ones[1], plain[1], rtol=1e-14)
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 def test_an_all_zero_target_row_weighs_nothing(rng, function):
     first = _first(function, rng, (4, 3))
     target = np.eye(3)[[0, 1, 2, 0]].astype(float)
@@ -101,7 +90,7 @@ def test_an_all_zero_target_row_weighs_nothing(rng, function):
 # -- 8. NumPy masked arrays ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("function", BINARY, ids=lambda f: f.__name__)
+@losses.parametrize(BINARY, "function")
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_binary_masked_input_equals_where(rng, function, reduction):
     first = _first(function, rng, (4, 3))
@@ -118,11 +107,11 @@ def test_binary_masked_input_equals_where(rng, function, reduction):
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-13)
     assert not isinstance(loss, np.ma.MaskedArray)
     np.testing.assert_allclose(
-        loss, _oracle(function, first, target, where=~mask, reduction=reduction), rtol=1e-12
+        loss, function.oracle(first, target, where=~mask, reduction=reduction), rtol=1e-12
     )
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 def test_categorical_masked_rows_are_left_out(rng, function):
     first = _first(function, rng, (5, 3))
     labels = np.array([0, 2, 1, 1, 0])
@@ -135,10 +124,10 @@ def test_categorical_masked_rows_are_left_out(rng, function):
     expected, expected_grad = function(first, labels, where=where, return_grad=True)
     np.testing.assert_allclose(loss, expected, rtol=1e-13)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-13)
-    np.testing.assert_allclose(loss, _oracle(function, first, labels, where=where), rtol=1e-12)
+    np.testing.assert_allclose(loss, function.oracle(first, labels, where=where), rtol=1e-12)
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 def test_a_partly_masked_row_is_refused(rng, function):
     first = _first(function, rng, (3, 3))
     mask = np.zeros((3, 3), dtype=bool)
@@ -147,7 +136,7 @@ def test_a_partly_masked_row_is_refused(rng, function):
         function(np.ma.masked_array(first, mask=mask), [0, 1, 2])
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 def test_masked_labels_and_masked_soft_target_rows_are_left_out(rng, function):
     first = _first(function, rng, (4, 3))
     labels = np.ma.masked_array([0, 99, 2, 1], mask=[False, True, False, False])
@@ -162,7 +151,7 @@ def test_masked_labels_and_masked_soft_target_rows_are_left_out(rng, function):
     np.testing.assert_allclose(got, expected, rtol=1e-13)
 
 
-@pytest.mark.parametrize("function", BINARY, ids=lambda f: f.__name__)
+@losses.parametrize(BINARY, "function")
 def test_masked_binary_target_leaves_its_element_out(rng, function):
     first = _first(function, rng, (6,))
     target = np.ma.masked_array([1.0, 7.0, 0.0, 1.0, 0.5, 0.0], mask=[0, 1, 0, 0, 0, 1])
@@ -207,11 +196,11 @@ def _warning_of(call):
     return caught[0]
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 def test_row_sum_warning_points_at_the_callers_line(function):
-    first = np.array([[0.2, 0.3, 0.1]]) if function is CCP else np.zeros((1, 3))
-    target = [0] if function is CCP else np.array([[0.5, 0.1, 0.1]])
-    caught = _warning_of(lambda: function(first, target))
+    first = np.array([[0.2, 0.3, 0.1]]) if not function.from_logits else np.zeros((1, 3))
+    target = [0] if not function.from_logits else np.array([[0.5, 0.1, 0.1]])
+    caught = _warning_of(lambda: function.function(first, target))  # not through the registry
     assert caught.category is ce.ProbabilitySumWarning
     assert issubclass(ce.ProbabilitySumWarning, UserWarning)
     assert caught.filename == __file__
@@ -221,7 +210,7 @@ def test_row_sum_warning_can_be_silenced_by_its_category():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ce.ProbabilitySumWarning)
-        CCP([[0.2, 0.3, 0.1]], [0])
+        ce.categorical_cross_entropy([[0.2, 0.3, 0.1]], [0])
 
 
 def test_dask_warnings_point_at_the_callers_line():
@@ -231,11 +220,13 @@ def test_dask_warnings_point_at_the_callers_line():
     probs = da.from_array(np.array([[0.2, 0.3, 0.1], [0.5, 0.5, 0.0]]), chunks=(1, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no data is read before compute: nothing to warn of
-        CCP(probs, da.from_array(np.array([0, 1]), chunks=1))
+        ce.categorical_cross_entropy(probs, da.from_array(np.array([0, 1]), chunks=1))
     labels = da.from_array(np.array([[1, 0, 0], [0, 1, 0]]), chunks=(1, 3))
-    caught = _warning_of(lambda: BCP(labels, probs))  # the argument order, at build time
+    caught = _warning_of(
+        lambda: ce.binary_cross_entropy(labels, probs)
+    )  # the argument order, at build time
     assert caught.filename == __file__
-    loss = CCP(probs, da.from_array(np.array([0, 1]), chunks=1))
+    loss = ce.categorical_cross_entropy(probs, da.from_array(np.array([0, 1]), chunks=1))
     with dask.config.set(scheduler="synchronous"):
         caught = _warning_of(loss.compute)  # on this thread: the line that computes
     assert caught.category is ce.ProbabilitySumWarning
@@ -245,13 +236,13 @@ def test_dask_warnings_point_at_the_callers_line():
 # -- 10. extreme weights ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("function", [*CATEGORICAL, *BINARY], ids=lambda f: f.__name__)
+@losses.parametrize(losses.ALL, "function")
 @pytest.mark.parametrize("weight", [1e-320, 1e-310, 1e-200, 1e200, 1e300])
 def test_tiny_and_huge_sample_weights_give_the_unweighted_mean(rng, function, weight):
     shape = (5, 3)
     first = _first(function, rng, shape)
-    target = [0, 2, 1, 1, 0] if function in CATEGORICAL else rng.integers(0, 2, shape)
-    batch = (5,) if function in CATEGORICAL else shape
+    target = [0, 2, 1, 1, 0] if function.categorical else rng.integers(0, 2, shape)
+    batch = (5,) if function.categorical else shape
     plain, plain_grad = function(first, target, return_grad=True)
     with np.errstate(all="raise"):
         loss, grad = function(first, target, sample_weight=np.full(batch, weight), return_grad=True)
@@ -260,7 +251,7 @@ def test_tiny_and_huge_sample_weights_give_the_unweighted_mean(rng, function, we
     np.testing.assert_allclose(grad, plain_grad, rtol=1e-13)
 
 
-@pytest.mark.parametrize("function", CATEGORICAL, ids=lambda f: f.__name__)
+@losses.parametrize(CATEGORICAL, "function")
 @pytest.mark.parametrize("weight", [1e-320, 1e-300, 1e300])
 @pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft"])
 def test_tiny_and_huge_class_weights_give_the_unweighted_mean(rng, function, weight, soft):
@@ -314,15 +305,15 @@ def test_minus_inf_row_whose_target_weighs_nothing_has_zero_gradient(soft):
 # -- 11. mistakes with the argument order and the options ---------------------------------
 
 
-@pytest.mark.parametrize("function", [BCP, CCP], ids=lambda f: f.__name__)
+@losses.parametrize(losses.PROBABILITIES, "function")
 @pytest.mark.parametrize("dtype", [np.int64, np.bool_])
 def test_integer_probabilities_warn_naming_the_order(function, dtype):
-    if function is BCP:
+    if not function.categorical:
         y_true, y_proba = np.array([1, 0, 1]).astype(dtype), np.array([0.9, 0.2, 0.6])
     else:
         y_true, y_proba = np.eye(2)[[0, 1]].astype(dtype), np.array([[0.0, 1.0], [1.0, 0.0]])
     with pytest.warns(UserWarning, match=r"takes \(probs, target\).*log_loss") as caught:
-        function(y_true, y_proba)
+        function.function(y_true, y_proba)  # not through the registry: the line is this one
     assert caught[0].filename == __file__
 
 
@@ -332,11 +323,11 @@ def test_float_probabilities_do_not_warn():
         BCP(np.array([0.9, 0.2]), np.array([1, 0]))
 
 
-@pytest.mark.parametrize("function", [CCE, CCP, BCE, BCP], ids=lambda f: f.__name__)
+@losses.parametrize(losses.ALL, "function")
 @pytest.mark.parametrize("flag", [1, "yes", None, 1.0])
 def test_return_grad_must_be_a_bool(rng, function, flag):
     first = _first(function, rng, (2, 2))
-    target = [0, 1] if function in CATEGORICAL else np.ones((2, 2))
+    target = [0, 1] if function.categorical else np.ones((2, 2))
     with pytest.raises(TypeError, match="return_grad must be a bool"):
         function(first, target, return_grad=flag)
     loss, _ = function(first, target, return_grad=np.True_)
