@@ -136,8 +136,8 @@ def test_an_interrupted_call_writes_nothing_after_the_exception():
 
         ce.set_num_threads(8)
         rng = np.random.default_rng(2)
-        x = rng.normal(size=(4096, 100))
-        y = rng.integers(0, 100, 4096)
+        x = rng.normal(size=(4096, 256))  # 8 threads: the caller mostly waits for workers
+        y = rng.integers(0, 256, 4096)
         out = np.empty_like(x)
         expected_loss, expected_grad = ce.categorical_cross_entropy_with_logits(
             x, y, return_grad=True
@@ -154,7 +154,7 @@ def test_an_interrupted_call_writes_nothing_after_the_exception():
         signal.signal(signal.SIGALRM, interrupt)
 
         interrupted = late_writes = wrong = 0
-        for _ in range(150):
+        for _ in range(50):
             out.fill(np.nan)  # any later write shows
             try:
                 armed = True
@@ -174,7 +174,7 @@ def test_an_interrupted_call_writes_nothing_after_the_exception():
         print(interrupted, late_writes, wrong)
         """)
     interrupted, late_writes, wrong = map(int, output.split())
-    assert interrupted >= 20
+    assert interrupted >= 10
     assert late_writes == 0
     assert wrong == 0
 
