@@ -6,17 +6,24 @@ no signal handler, fork or exit handler reaches the test process itself.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import crossentropy as ce
+from crossentropy import _threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and fork")
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and fork")
 
 
 def run_python(code: str, **environment: str) -> str:
@@ -38,6 +45,7 @@ def run_python(code: str, **environment: str) -> str:
     return done.stdout
 
 
+@POSIX_ONLY
 def test_a_forked_child_computes_what_its_parent_computes():
     output = run_python("""
         import multiprocessing, os, signal, threading
@@ -87,6 +95,7 @@ def test_a_forked_child_computes_what_its_parent_computes():
     assert output == "ok\n"
 
 
+@POSIX_ONLY
 def test_concurrent_calls_that_grow_the_pool():
     # Thread k needs k + 2 threads; each call that needs more than the pool has used to
     # shut the live pool down under the calls still submitting to it.
@@ -128,6 +137,7 @@ def test_concurrent_calls_that_grow_the_pool():
     )
 
 
+@POSIX_ONLY
 def test_an_interrupted_call_writes_nothing_after_the_exception():
     output = run_python("""
         import signal, time
@@ -179,6 +189,7 @@ def test_an_interrupted_call_writes_nothing_after_the_exception():
     assert wrong == 0
 
 
+@POSIX_ONLY
 def test_a_loss_in_a_signal_handler_leaves_the_interrupted_call_alone():
     output = run_python("""
         import signal, time
@@ -230,6 +241,7 @@ def test_a_loss_in_a_signal_handler_leaves_the_interrupted_call_alone():
     assert right == handled
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize("warm", [True, False], ids=["pool-started", "pool-not-started"])
 def test_a_loss_in_an_atexit_handler(warm):
     output = run_python(f"""
@@ -254,6 +266,7 @@ def test_a_loss_in_an_atexit_handler(warm):
     assert output == "at exit True\n"
 
 
+@POSIX_ONLY
 def test_the_calling_thread_does_the_work_where_no_thread_can_start():
     # As at interpreter exit on Python 3.12 and later.
     output = run_python("""
@@ -280,6 +293,7 @@ def test_the_calling_thread_does_the_work_where_no_thread_can_start():
     assert output == "1\n"
 
 
+@POSIX_ONLY
 def test_many_threads_switching_every_microsecond_get_exact_results():
     # Every piece of shared state is taken under a lock: threads switching after almost
     # every bytecode, with calls that grow the pool while others use it, still get the
@@ -326,3 +340,57 @@ def test_many_threads_switching_every_microsecond_get_exact_results():
             for got_loss, got_grad in results[k]:
                 assert got_loss == loss and np.array_equal(got_grad, grad), k
         """)
+
+
+def test_ranges_cover_the_rows_in_order():
+    rows = 7 << 20  # 3 threads: 2 chunks each, of at most 2**21 elements
+    with ce.num_threads(3):
+        ranges = _threads.run_in_ranges(lambda start, stop: (start, stop), rows, 1)
+    assert len(ranges) == 6
+    assert ranges[0][0] == 0
+    assert ranges[-1][1] == rows
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+
+
+def test_an_error_in_a_chunk_reaches_the_caller_after_the_running_chunks():
+    lock = threading.Lock()
+    started = []
+    ended = []
+
+    def work(start, stop):
+        with lock:
+            started.append(start)
+        time.sleep(0.02)
+        with lock:
+            ended.append(start)
+        if start == 1:
+            raise ZeroDivisionError(start)
+
+    with ce.num_threads(4), pytest.raises(ZeroDivisionError):
+        _threads.run_in_ranges(work, 4, 1 << 17)
+    with lock:
+        assert sorted(ended) == sorted(started)
+
+
+def test_nested_work_on_a_thread_gets_buffers_of_its_own():
+    dtype = np.dtype(np.float64)
+    seen = {}
+
+    def inner(start, stop):
+        seen["inner"] = _threads.scratch("kernel", (4,), dtype)
+        return stop
+
+    def outer(start, stop):
+        seen["outer"] = _threads.scratch("kernel", (4,), dtype)
+        _threads.run_in_ranges(inner, 1, 1)
+        seen["outer again"] = _threads.scratch("kernel", (4,), dtype)
+        return stop
+
+    assert _threads.run_in_ranges(outer, 1, 1) == [1]
+    assert not np.shares_memory(seen["outer"], seen["inner"])
+    assert np.shares_memory(seen["outer"], seen["outer again"])
+    # The first level is kept from call to call; outside any range, a fresh array.
+    first = seen["outer"]
+    _threads.run_in_ranges(outer, 1, 1)
+    assert np.shares_memory(seen["outer"], first)
+    assert not np.shares_memory(_threads.scratch("kernel", (4,), dtype), first)
