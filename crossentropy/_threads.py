@@ -205,10 +205,10 @@ def _run_at_next_level(work: Callable[[int, int], _Result], start: int, stop: in
 class _Job:
     """The chunks of one call, claimed one at a time by the caller and its helpers.
 
-    Only workers wait on the job's lock for long; the caller, whom a signal handler may
-    interrupt anywhere, waits on `done`, a plain lock held until the last chunk on a
-    worker ends: acquiring it is one call that an exception cannot leave half done
-    (``threading.Event.wait`` can be, and then leaves its lock released or held).
+    The caller, whom a signal handler may interrupt anywhere, waits on `done`, a plain
+    lock held until the last chunk running on a worker ends: acquiring it is one call,
+    which an exception cannot leave half done (an exception inside
+    ``threading.Event.wait`` can leave its lock released, or released twice).
     """
 
     def __init__(self, work: Callable[[int, int], Any], bounds: list[int]) -> None:
