@@ -21,7 +21,6 @@ from ._types import BoolArray, FloatArray, Reduction
 
 __all__ = [
     "ProbabilitySumWarning",
-    "as_computation_array",
     "as_float_argument",
     "as_real_array",
     "broadcast_argument",
@@ -153,12 +152,6 @@ def computation_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     if dtype.kind in "biu" or dtype.itemsize > 8:
         return np.dtype(np.float64)
     return dtype
-
-
-def as_computation_array(value: object, name: str) -> FloatArray:
-    """Convert the first argument of a loss to its computation dtype, copying only if needed."""
-    array = as_real_array(value, name)
-    return array.astype(computation_dtype(array.dtype), copy=False)
 
 
 def as_float_argument(value: object, name: str, dtype: np.dtype[Any]) -> FloatArray:
