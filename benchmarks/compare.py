@@ -11,14 +11,17 @@ call (which also makes the per-thread block buffers the kernels keep) and on a l
 one; one ``np.exp`` over the same logits, split over the threads, is printed as the
 bound that a pass over the logits cannot beat.
 
-PyTorch (``torch==2.13.0``) and scikit-learn are installed with pip when they cannot be
-imported. On Linux, PyPI's torch wheel is the CUDA build: for the CPU-only one, point
-pip at PyTorch's CPU wheel index first (``PIP_EXTRA_INDEX_URL``).
+PyTorch (``torch==2.13.0``) and scikit-learn must be importable: the script changes
+nothing in the environment unless asked to with ``--install-peers``, which pip-installs
+the ones that are missing into this interpreter. ``nox -s compare`` installs them in a
+virtual environment of its own. On Linux, PyPI's torch wheel is the CUDA build: for the
+CPU-only one, point pip at PyTorch's CPU wheel index first (``PIP_EXTRA_INDEX_URL``).
 
 Usage::
 
     python benchmarks/compare.py [--threads 1,2] [--repeats 15] [--quick]
                                  [--json results.json] [--plot ratios.png] [--strict]
+                                 [--install-peers]
 """
 
 from __future__ import annotations
@@ -73,13 +76,22 @@ print(*peaks, logits.nbytes)
 """
 
 
-def install_missing_peers() -> None:
-    """Pip-install PyTorch and scikit-learn into this interpreter if they do not import."""
+def check_peers(*, install: bool) -> None:
+    """Make sure PyTorch and scikit-learn import; pip-install the missing ones if `install`.
+
+    Without `install`, a missing peer ends the script with a message that says how to
+    get it: nothing is installed unasked.
+    """
     for module, requirement in PEERS.items():
         try:
             importlib.import_module(module)
         except ImportError:
             command = [sys.executable, "-m", "pip", "install", requirement]
+            if not install:
+                sys.exit(
+                    f"{module} does not import: install it ({' '.join(command)}), "
+                    "run this script with --install-peers, or use `nox -s compare`"
+                )
             print(f"{module} does not import: running {' '.join(command)}", flush=True)
             subprocess.run(command, check=True)
             importlib.invalidate_caches()
@@ -387,11 +399,16 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="save the results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="save a bar chart of the ratios (PNG)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--install-peers",
+        action="store_true",
+        help="pip-install PyTorch and scikit-learn into this interpreter if they are missing",
+    )
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     thread_counts = [int(n) for n in args.threads.split(",")]
 
-    install_missing_peers()
+    check_peers(install=args.install_peers)
     import sklearn
     import torch
 
