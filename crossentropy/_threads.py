@@ -228,15 +228,20 @@ class _Job:
         """Run `chunk` one level deeper on this thread and return its result."""
         return _run_at_next_level(self.work, self.bounds[chunk], self.bounds[chunk + 1])
 
+    def claim(self, *, on_worker: bool) -> int | None:
+        """Return the next chunk to run (None: none is left), counted as running on a worker."""
+        with self.lock:
+            chunk = self.next_chunk
+            if chunk == self.n_chunks:
+                return None
+            self.next_chunk = chunk + 1
+            if on_worker:
+                self.running += 1
+            return chunk
+
     def help(self) -> None:
         """Run chunks on a worker until none is left; keep the first error for the caller."""
-        while True:
-            with self.lock:
-                chunk = self.next_chunk
-                if chunk == self.n_chunks:
-                    return
-                self.next_chunk = chunk + 1
-                self.running += 1
+        while (chunk := self.claim(on_worker=True)) is not None:
             result = error = None
             try:
                 result = self.run_chunk(chunk)
@@ -257,12 +262,7 @@ class _Job:
         try:
             for _ in range(helpers):
                 jobs.put(self)
-            while True:
-                with self.lock:
-                    chunk = self.next_chunk
-                    if chunk == self.n_chunks:
-                        break
-                    self.next_chunk = chunk + 1
+            while (chunk := self.claim(on_worker=False)) is not None:
                 result = self.run_chunk(chunk)
                 with self.lock:
                     self.results[chunk] = result
