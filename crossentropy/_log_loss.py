@@ -307,7 +307,7 @@ def log_loss(
         classes, indices = present if present is not None else _unique(labels_true, "y_true")
     if classes.size == 1:
         msg = (
-            f"y_true contains only one label ({classes[0]!r}); pass every class, sorted, "
+            f"y_true contains only one label ({classes.tolist()[0]!r}); pass every class, sorted, "
             "with labels="
             if labels is None
             else f"labels must hold at least two classes, got {classes.tolist()}"
