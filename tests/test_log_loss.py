@@ -352,3 +352,26 @@ def test_normalize_must_be_a_bool():
 def test_options_are_keyword_only():
     with pytest.raises(TypeError):
         ce.log_loss([0, 1], [[0.2, 0.8], [0.6, 0.4]], False)  # type: ignore[misc]
+
+
+def test_large_inputs_split_over_threads(rng):
+    # Large enough for the checks and the gather to run in several ranges.
+    n, n_classes = 400_000, 3
+    y_true = rng.integers(0, n_classes, n)
+    y_proba = _probabilities(rng, n, n_classes)
+    y_proba[-5:] = [1.0, 0.0, 0.0]  # clipped where the true class is not 0
+    picked = np.clip(y_proba[np.arange(n), y_true], np.finfo(float).eps, 1 - np.finfo(float).eps)
+    expected = -np.log(picked)
+    assert ce.log_loss(y_true, y_proba) == pytest.approx(expected.mean(), rel=1e-12)
+    with ce.num_threads(1):
+        one_thread = ce.log_loss(y_true, y_proba, normalize=False)
+    assert ce.log_loss(y_true, y_proba, normalize=False) == pytest.approx(one_thread, rel=1e-12)
+    for bad, match in ((np.nan, "y_proba must lie in"), (1.5, r"y_proba must lie in.*1\.5")):
+        broken = y_proba.copy()
+        broken[-1, 1] = bad
+        with pytest.raises(ValueError, match=match):
+            ce.log_loss(y_true, broken)
+    off = y_proba.copy()
+    off[-1] = [0.5, 0.2, 0.2]
+    with pytest.warns(ce.ProbabilitySumWarning, match=r"y_proba: 1 row\(s\)"):
+        ce.log_loss(y_true, off)
