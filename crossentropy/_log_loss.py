@@ -58,15 +58,19 @@ def _as_probabilities(y_proba: object) -> np.ndarray[Any, Any]:
     return np.stack([1 - positive, positive], axis=1)
 
 
-def _as_labels(y_true: object) -> np.ndarray[Any, Any]:
-    """Return `y_true` as a 1-D array of labels; a one-hot indicator matrix as indices."""
+def _as_labels(y_true: object) -> tuple[np.ndarray[Any, Any], int | None]:
+    """Return `y_true` as a 1-D array of labels, and None.
+
+    A label indicator matrix of shape (n, k) gives the column of each row's 1 and k:
+    its classes are its columns, as in scikit-learn, whether or not each occurs.
+    """
     try:
         array = np.asarray(y_true)
     except (ValueError, TypeError) as error:
         msg = f"y_true must be array-like, got {type(y_true).__name__}: {error}"
         raise TypeError(msg) from None
     if array.ndim == 2 and array.shape[1] == 1:
-        return array.reshape(-1)
+        return array.reshape(-1), None
     if array.ndim == 2:
         is_binary = array.dtype.kind in "biuf" and bool(np.all((array == 0) | (array == 1)))
         if not is_binary or not np.all(array.sum(axis=1) == 1):
@@ -77,11 +81,11 @@ def _as_labels(y_true: object) -> np.ndarray[Any, Any]:
             )
             raise ValueError(msg)
         indices: np.ndarray[Any, Any] = np.argmax(array, axis=1)
-        return indices
+        return indices, array.shape[1]
     if array.ndim != 1:
         msg = f"y_true must be a 1-D array-like of labels, got an array of shape {array.shape}"
         raise ValueError(msg)
-    return array
+    return array, None
 
 
 def _check_lengths(y_true: np.ndarray[Any, Any], y_proba: np.ndarray[Any, Any]) -> None:
@@ -207,7 +211,7 @@ def log_loss(
     y_true : array_like of shape (n_samples,)
         True labels of any kind (strings, integers, bools, integral floats, a pandas
         Series), or a label indicator matrix of shape (n_samples, n_classes) with one
-        1 per row.
+        1 per row, whose columns are the classes.
     y_proba : array_like of shape (n_samples, n_classes) or (n_samples,)
         Predicted probabilities, the columns in the sorted order of the classes (as
         ``np.unique`` and scikit-learn's ``LabelBinarizer`` sort them). A 1-D array,
@@ -233,7 +237,8 @@ def log_loss(
         samples; when the classes (of `y_true`, or `labels`) are fewer than two or not
         as many as the columns of `y_proba`; when `y_true` holds a label missing
         from `labels`; for probabilities outside [0, 1] or NaN, non-integral float
-        labels, repeated `labels`, negative, non-finite or all-zero weights.
+        labels, repeated `labels`, negative, non-finite or all-zero weights, or
+        `labels` with a label indicator `y_true`.
     TypeError
         When `normalize` is not a bool, or `y_proba` or `sample_weight` do not hold
         real numbers.
@@ -242,7 +247,7 @@ def log_loss(
     -----
     ProbabilitySumWarning
         When rows of `y_proba` do not sum to 1 within ``sqrt(np.finfo(dtype).eps)``,
-        as scikit-learn warns (a :class:`UserWarning`).
+        as scikit-learn warns (a :class:`UserWarning`); for float16, within float32's.
     UserWarning
         When `labels` are not sorted: the columns of `y_proba` are still taken in
         sorted order, as in scikit-learn.
@@ -265,7 +270,8 @@ def log_loss(
     ``np.finfo(y_proba.dtype).eps``, as in scikit-learn. Integer and bool
     probabilities are taken as float64; float16 ones are clipped at float16's eps
     and computed in float32, so they can differ from scikit-learn (which computes in
-    float16) in the last float16 digits.
+    float16) in the last float16 digits, and their row sums are checked at float32's
+    tolerance, where scikit-learn allows float16's.
 
     Integer labels already in ``[0, n_classes)`` are counted per class rather than
     sorted. When every class is present they are their own column indices; when
@@ -297,10 +303,18 @@ def log_loss(
     reduction = "mean" if check_return_flag(normalize, "normalize") else "sum"
     probabilities = _as_probabilities(y_proba)
     n_samples, n_columns = probabilities.shape
-    labels_true = _as_labels(y_true)
+    labels_true, indicator_columns = _as_labels(y_true)
     _check_lengths(labels_true, probabilities)
     weight = _check_sample_weight(sample_weight, n_samples)
-    if labels is not None:
+    if indicator_columns is not None:
+        if labels is not None:
+            msg = (
+                "labels cannot be given with a label indicator matrix y_true, whose "
+                "columns are the classes; pass y_true as a 1-D array of labels instead"
+            )
+            raise ValueError(msg)
+        classes, indices = np.arange(indicator_columns), labels_true
+    elif labels is not None:
         classes, indices = _given_labels(labels_true, labels)
     else:
         present = _present_classes(labels_true, n_columns)

@@ -95,6 +95,21 @@ def test_one_hot_indicator_y_true_equals_sklearn(rng):
     assert ce.log_loss(y_true, y_proba) == ce.log_loss(indices, y_proba)
 
 
+def test_indicator_columns_are_the_classes(rng):
+    # A column that is never 1 is still a class, as in scikit-learn.
+    indices = np.array([0, 1, 1, 0])
+    y_true = np.eye(3, dtype=np.int64)[indices]
+    y_proba = _probabilities(rng, 4, 3)
+    expected = reference.categorical(y_proba, indices, logits=False)
+    assert ce.log_loss(y_true, y_proba) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="labels cannot be given with a label indicator"):
+        ce.log_loss(y_true, y_proba, labels=[0, 1, 2])
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    assert ce.log_loss(y_true, y_proba) == pytest.approx(
+        sklearn_metrics.log_loss(y_true, y_proba), rel=1e-12
+    )
+
+
 def test_large_random_cases_equal_sklearn(rng):
     sk_log_loss = _sklearn_log_loss()
     for n, n_classes in ((1000, 2), (5000, 7), (20000, 30)):
