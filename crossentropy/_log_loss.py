@@ -136,7 +136,7 @@ def _unique(values: np.ndarray[Any, Any], name: str) -> tuple[Any, Any]:
     except TypeError:
         kinds = sorted({type(value).__name__ for value in values.tolist()})
         msg = f"{name} must hold labels of one kind (all strings or all numbers), got {kinds}"
-        raise ValueError(msg) from None
+        raise TypeError(msg) from None
 
 
 def _present_classes(
@@ -240,8 +240,8 @@ def log_loss(
         labels, repeated `labels`, negative, non-finite or all-zero weights, or
         `labels` with a label indicator `y_true`.
     TypeError
-        When `normalize` is not a bool, or `y_proba` or `sample_weight` do not hold
-        real numbers.
+        When `normalize` is not a bool, `y_proba` or `sample_weight` do not hold real
+        numbers, or `y_true` or `labels` mix strings and numbers.
 
     Warns
     -----

@@ -346,7 +346,7 @@ def test_bad_labels_raise():
     y_proba = [[0.2, 0.8], [0.6, 0.4]]
     with pytest.raises(ValueError, match=r"y_true must hold class labels.*continuous"):
         ce.log_loss([0.5, 1.0], y_proba)
-    with pytest.raises(ValueError, match="y_true must hold labels of one kind"):
+    with pytest.raises(TypeError, match="y_true must hold labels of one kind"):
         ce.log_loss(np.array([0, "a"], dtype=object), y_proba)
     with pytest.raises(ValueError, match="y_true of 2 dimensions must be a label indicator"):
         ce.log_loss(np.array([[1, 1], [0, 1]]), y_proba)
