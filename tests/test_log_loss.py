@@ -6,6 +6,7 @@ The comparisons with scikit-learn run only where it is installed; the checks aga
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
@@ -390,3 +391,17 @@ def test_large_inputs_split_over_threads(rng):
     off[-1] = [0.5, 0.2, 0.2]
     with pytest.warns(ce.ProbabilitySumWarning, match=r"y_proba: 1 row\(s\)"):
         ce.log_loss(y_true, off)
+
+
+def test_signature_is_sklearns():
+    parameters = inspect.signature(ce.log_loss).parameters
+    assert list(parameters) == ["y_true", "y_proba", "normalize", "sample_weight", "labels"]
+    for name in ("y_true", "y_proba"):
+        assert parameters[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    defaults = {"normalize": True, "sample_weight": None, "labels": None}
+    for name, default in defaults.items():
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameters[name].default is default
+    assert ce.log_loss(y_proba=[[0.2, 0.8], [0.6, 0.4]], y_true=[1, 0]) == ce.log_loss(
+        [1, 0], [[0.2, 0.8], [0.6, 0.4]]
+    )
