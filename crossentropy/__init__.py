@@ -10,11 +10,13 @@ options and one reduction rule:
 
 Large inputs are spread over threads; :func:`get_num_threads`, :func:`set_num_threads`
 and :func:`num_threads` control how many. Probability rows that do not sum to 1 give a
-:class:`ProbabilitySumWarning`.
+:class:`ProbabilitySumWarning`. :func:`log_loss` takes scikit-learn's arguments: labels
+of any kind first, then probabilities.
 """
 
 from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._categorical import categorical_cross_entropy, categorical_cross_entropy_with_logits
+from ._log_loss import log_loss
 from ._threads import get_num_threads, num_threads, set_num_threads
 from ._validation import ProbabilitySumWarning
 
@@ -25,6 +27,7 @@ __all__ = [
     "categorical_cross_entropy",
     "categorical_cross_entropy_with_logits",
     "get_num_threads",
+    "log_loss",
     "num_threads",
     "set_num_threads",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 from ._dispatch import evaluate
 from ._kernel import softmax_cross_entropy
 from ._prepare import Loss, Prepared, weighted_product
+from ._threads import run_in_ranges
 from ._types import FloatArray, Reduction
 
 __all__ = ["categorical_cross_entropy", "categorical_cross_entropy_with_logits"]
@@ -36,6 +37,31 @@ def _dense_target_weights(call: Prepared) -> FloatArray:
     return weights
 
 
+def _negative_log_of_picked(
+    rows: FloatArray, labels: np.ndarray[Any, Any], low: Any, high: Any
+) -> FloatArray:
+    """Return ``-log(clip(rows[i, labels[i]], low, high))`` for every row ``i``.
+
+    Rows are gathered, clipped and logged range by range on every core, each range
+    into its own part of the result.
+    """
+    n_rows, n_classes = rows.shape
+    result = np.empty(n_rows, dtype=rows.dtype)
+
+    def pick(start: int, stop: int) -> None:
+        part = result[start:stop]
+        positions = np.arange(0, (stop - start) * n_classes, n_classes)
+        positions += labels[start:stop]
+        np.take(rows[start:stop], positions, out=part)
+        np.clip(part, low, high, out=part)
+        with np.errstate(divide="ignore"):
+            np.log(part, out=part)
+        np.negative(part, out=part)
+
+    run_in_ranges(pick, n_rows, n_classes)
+    return result
+
+
 def _from_probabilities(call: Prepared) -> FloatArray:
     """Compute the loss from probabilities: ``-sum_c a_c log clip(p_c)`` per row.
 
@@ -47,6 +73,11 @@ def _from_probabilities(call: Prepared) -> FloatArray:
     low = dtype.type(call.plan.eps)
     high = dtype.type(1) - low
     gathered = call.labels is not None and call.plan.label_smoothing == 0
+    if gathered and call.grad_rows is None:
+        assert call.labels is not None
+        picked_weights = 1.0 if call.class_weight is None else call.class_weight[call.labels]
+        losses = _negative_log_of_picked(rows, call.labels, low, high)
+        return call.weigh(np.asarray(weighted_product(picked_weights, losses), dtype=dtype))
     if gathered:
         assert call.labels is not None
         positions = np.arange(0, rows.size, rows.shape[1])

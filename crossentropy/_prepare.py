@@ -28,6 +28,7 @@ from ._reduction import (
     smoothing,
     total_weight,
 )
+from ._threads import run_in_ranges
 from ._types import BoolArray, FloatArray, Outcome, Reduction
 from ._validation import (
     as_real_array,
@@ -59,6 +60,10 @@ __all__ = [
     "prepare",
     "weighted_product",
 ]
+
+# Probabilities checked at a time: a block of rows stays in the cache for its row sums,
+# minimum and maximum.
+_CHECK_BLOCK = 1 << 16
 
 
 def weighted_product(weight: Any, values: Any) -> Any:
@@ -387,6 +392,43 @@ def _row_sums(rows: FloatArray) -> FloatArray:
     return rows @ np.ones(rows.shape[1], dtype=rows.dtype)
 
 
+def _row_sums_and_bounds(rows: FloatArray) -> tuple[FloatArray, Any, Any]:
+    """Return the sums of ``(N, C)`` rows and the minimum and maximum of all their values.
+
+    One pass on every core over blocks of rows that stay in the cache for both (NaN
+    bounds if any value is NaN).
+    """
+    n_rows, n_classes = rows.shape
+    sums = np.empty(n_rows, dtype=rows.dtype)
+    ones = np.ones(n_classes, dtype=rows.dtype)
+    step = max(1, _CHECK_BLOCK // n_classes)
+
+    def sum_and_bound(start: int, stop: int) -> tuple[Any, Any]:
+        low, high = rows.dtype.type(np.inf), rows.dtype.type(-np.inf)
+        for begin in range(start, stop, step):
+            end = min(begin + step, stop)
+            part = rows[begin:end]
+            np.matmul(part, ones, out=sums[begin:end])
+            low = np.minimum(low, part.min())
+            high = np.maximum(high, part.max())
+        return low, high
+
+    ranges = run_in_ranges(sum_and_bound, n_rows, n_classes)
+    return sums, np.min([low for low, _ in ranges]), np.max([high for _, high in ranges])
+
+
+def _check_probability_rows(values: FloatArray, name: str, counted: BoolArray | None) -> None:
+    """Raise unless the counted probability rows lie in [0, 1]; warn unless they sum to 1."""
+    if counted is not None or values.size == 0:
+        check_unit_interval(values, name, None if counted is None else counted[:, None])
+        warn_if_rows_do_not_sum_to_one(_row_sums(values), name, counted)
+        return
+    sums, low, high = _row_sums_and_bounds(values)
+    if not (low >= 0 and high <= 1):  # NaN fails too
+        check_unit_interval(values, name, None)  # raises, naming a value
+    warn_if_rows_do_not_sum_to_one(sums, name, None)
+
+
 def _rescaled(
     plan: Plan,
     row_weight: Any,
@@ -488,8 +530,7 @@ def prepare(
     if loss.categorical:
         labels, soft_target, counted = _categorical_target(plan, target_array, counted)
         if not loss.from_logits:
-            check_unit_interval(values, name, None if counted is None else counted[:, None])
-            warn_if_rows_do_not_sum_to_one(_row_sums(values), name, counted)
+            _check_probability_rows(values, name, counted)
         class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
         if soft_target is not None:
             target_sums = _row_sums(soft_target)
