@@ -8,13 +8,21 @@ options and one reduction rule:
 - :func:`categorical_cross_entropy`
 - :func:`categorical_cross_entropy_with_logits`
 
+and the binary focal losses :func:`binary_focal_loss` and
+:func:`binary_focal_loss_with_logits`, with the same options.
+
 Large inputs are spread over threads; :func:`get_num_threads`, :func:`set_num_threads`
 and :func:`num_threads` control how many. Probability rows that do not sum to 1 give a
 :class:`ProbabilitySumWarning`. :func:`log_loss` takes scikit-learn's arguments: labels
 of any kind first, then probabilities.
 """
 
-from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits
+from ._binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    binary_focal_loss,
+    binary_focal_loss_with_logits,
+)
 from ._categorical import categorical_cross_entropy, categorical_cross_entropy_with_logits
 from ._log_loss import log_loss
 from ._threads import get_num_threads, num_threads, set_num_threads
@@ -24,6 +32,8 @@ __all__ = [
     "ProbabilitySumWarning",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_focal_loss",
+    "binary_focal_loss_with_logits",
     "categorical_cross_entropy",
     "categorical_cross_entropy_with_logits",
     "get_num_threads",

@@ -11,7 +11,12 @@ from ._prepare import Loss, Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray, Reduction
 
-__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "binary_focal_loss",
+    "binary_focal_loss_with_logits",
+]
 
 
 # Bytes of one block of each work buffer: the handful of buffers stays in the L2 cache.
@@ -46,6 +51,12 @@ class _Binary:
         low = self.dtype.type(call.plan.eps)
         self.clip = (low, self.dtype.type(1) - low)
         self.grad = call.grad_rows
+        # Focal losses: the exponent, and the class balance as weights of the two terms.
+        self.gamma = self.dtype.type(call.plan.gamma)
+        alpha = call.plan.alpha
+        self.balance = (
+            None if alpha is None else (self.dtype.type(1 - alpha), self.dtype.type(alpha))
+        )
         self.losses: FloatArray | None = None
         if call.plan.reduction == "none":
             self.losses = np.empty(self.values.size, dtype=self.dtype)
@@ -63,7 +74,8 @@ class _Binary:
         Returns the float64 sum of their losses.
         """
         block = max(1, _BLOCK_BYTES // self.dtype.itemsize)
-        buffers = scratch("binary", (8, min(block, max(stop - start, 1))), self.dtype)
+        shape = (self.n_buffers, min(block, max(stop - start, 1)))
+        buffers = scratch("binary", shape, self.dtype)
         summed = 0.0
         # Infinite terms of weight 0 and probabilities of 0 or 1 are mended per block.
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -87,6 +99,9 @@ class _Binary:
         positive = target
         if self.pos_weight is not None:
             positive = np.multiply(target, part(self.pos_weight, start, stop), out=buffers[1])
+        if self.balance is not None:
+            negative *= self.balance[0]
+            positive = np.multiply(positive, self.balance[1], out=buffers[1])
         terms = self.terms(start, stop, buffers[3:])
         np.multiply(negative, terms[0], out=losses)
         losses += np.multiply(positive, terms[1], out=buffers[5])
@@ -114,6 +129,10 @@ class _Binary:
 
     # Whether terms() returns -f and -g, the sum being negated once instead.
     negated_terms = False
+    # Rows of the work buffers of a block: 0 to 2 for run_block, from 3 on for terms()
+    # and slope(), which get them as their rows 0, 1, ..., except their row 2 (run_block's
+    # product of the positive weight and term) between the two.
+    n_buffers = 8
 
     def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Return the negative- and positive-class terms of a block (per subclass)."""
@@ -216,6 +235,148 @@ class _BinaryProbabilities(_Binary):
             out[...] = weighted_product(negative, 1 / (1 - clipped))
             out -= weighted_product(positive, 1 / clipped)
         low, high = self.clip
+        if p.min() < low or p.max() > high:
+            out[(p < low) | (p > high)] = 0
+
+
+def _zero_where(values: FloatArray, mask: Any) -> None:
+    """Set `values` to 0 where `mask` is True (a few elements at most, rarely any)."""
+    if np.any(mask):
+        values[mask] = 0
+
+
+class _BinaryFocalLogits(_BinaryLogits):
+    """``f = p^gamma softplus(x)``, ``g = (1 - p)^gamma softplus(-x)``, ``p = sigmoid(x)``.
+
+    ``-log(1 - p) = softplus(x)`` and ``-log p = softplus(-x)`` come from the
+    cross-entropy's terms, the powers from ``sigmoid(+-|x|)`` computed with the same
+    ``e^-|x|``: a confident correct prediction keeps its relative accuracy, and
+    ``x = +-inf`` gives exact terms (``0^gamma * 0 = 0``). With ``gamma = 0`` the
+    cross-entropy's kernel runs unchanged.
+    """
+
+    n_buffers = 12
+
+    def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
+        above, below = super().terms(start, stop, buffers)  # rows 0, 1; e^-|x| in row 3
+        if self.gamma == 0:
+            return above, below
+        x = self.values[start:stop]
+        # Kept for slope(): softplus(x) in row 0, softplus(-x) in row 1, p^gamma in row 5,
+        # (1-p)^gamma in row 6, p in row 7 and 1 - p in row 8.
+        large = np.add(buffers[3], 1, out=buffers[5])
+        np.reciprocal(large, out=large)  # sigmoid(|x|)
+        small = np.multiply(buffers[3], large, out=buffers[6])  # sigmoid(-|x|)
+        negative_x = np.less(x, 0)
+        p, q = buffers[7], buffers[8]
+        p[...] = large
+        np.copyto(p, small, where=negative_x)
+        q[...] = small
+        np.copyto(q, large, where=negative_x)
+        p_power = np.power(p, self.gamma, out=buffers[5])
+        q_power = np.power(q, self.gamma, out=buffers[6])
+        return (
+            np.multiply(p_power, above, out=buffers[3]),
+            np.multiply(q_power, below, out=buffers[4]),
+        )
+
+    def slope(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        if self.gamma == 0:
+            super().slope(
+                start, stop, negative=negative, positive=positive, out=out, buffers=buffers
+            )
+            return
+        # a p^gamma (p + gamma (1-p) softplus(x)) - b (1-p)^gamma ((1-p) + gamma p softplus(-x)):
+        # d/dx p = p (1-p), d/dx softplus(x) = p, d/dx softplus(-x) = -(1-p).
+        x = self.values[start:stop]
+        gamma = self.gamma
+        above, below, p_power, q_power, p, q = (buffers[k] for k in (0, 1, 5, 6, 7, 8))
+        of_negative = np.multiply(q, above, out=buffers[2])
+        of_positive = np.multiply(p, below, out=buffers[3])
+        if not (np.isfinite(of_negative.sum()) and np.isfinite(of_positive.sum())):
+            # 0 * inf at x = +inf (for f) and x = -inf (for g): the limits are 0.
+            _zero_where(of_negative, x == np.inf)
+            _zero_where(of_positive, x == -np.inf)
+        of_negative *= gamma
+        of_negative += p
+        of_negative *= p_power
+        np.multiply(negative, of_negative, out=out)
+        of_positive *= gamma
+        of_positive += q
+        of_positive *= q_power
+        of_positive *= positive
+        out -= of_positive
+
+
+class _BinaryFocalProbabilities(_BinaryProbabilities):
+    """``f = -q^gamma log(1 - q)``, ``g = -(1 - q)^gamma log q``, ``q = clip(p, eps, 1 - eps)``.
+
+    Negated like the cross-entropy's terms; with ``gamma = 0`` its kernel runs unchanged.
+    """
+
+    n_buffers = 12
+
+    def terms(self, start: int, stop: int, buffers: FloatArray) -> tuple[FloatArray, FloatArray]:
+        of_negative, of_positive = super().terms(start, stop, buffers)  # q in row 3
+        if self.gamma == 0:
+            return of_negative, of_positive
+        clipped = buffers[3]
+        # Kept for slope(): q^gamma in row 5, 1 - q in row 6, (1-q)^gamma in row 7.
+        of_negative *= np.power(clipped, self.gamma, out=buffers[5])
+        complement = np.subtract(1, clipped, out=buffers[6])
+        of_positive *= np.power(complement, self.gamma, out=buffers[7])
+        return of_negative, of_positive
+
+    def slope(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        if self.gamma == 0:
+            super().slope(
+                start, stop, negative=negative, positive=positive, out=out, buffers=buffers
+            )
+            return
+        # d/dq of -q^g log(1-q) is q^g / (1-q) - g q^(g-1) log(1-q), and of
+        # -(1-q)^g log q is g (1-q)^(g-1) log q - (1-q)^g / q: 0^(g-1) log 1 is 0 (eps=0).
+        gamma = self.gamma
+        clipped, p_power, complement, q_power = (buffers[k] for k in (3, 5, 6, 7))
+        low, high = self.clip
+        rising = np.divide(p_power, complement, out=buffers[0])
+        product = np.power(clipped, gamma - 1, out=buffers[1])
+        product *= np.log1p(np.negative(clipped, out=buffers[2]), out=buffers[2])
+        if low == 0:
+            _zero_where(product, clipped == 0)
+        product *= gamma
+        rising -= product
+        falling = np.divide(q_power, clipped, out=buffers[4])  # minus d/dq of g
+        product = np.power(complement, gamma - 1, out=buffers[1])
+        product *= np.log(clipped, out=buffers[2])
+        if low == 0:
+            _zero_where(product, complement == 0)
+        product *= gamma
+        falling -= product
+        np.multiply(negative, rising, out=out)
+        out -= np.multiply(positive, falling, out=buffers[1])
+        if not np.isfinite(out.sum()):
+            # A probability of 0 or 1 (eps=0) under a term of weight 0.
+            out[...] = weighted_product(negative, rising)
+            out -= weighted_product(positive, falling)
+        p = self.values[start:stop]
         if p.min() < low or p.max() > high:
             out[(p < low) | (p > high)] = 0
 
@@ -456,4 +617,305 @@ _PROBABILITIES = Loss(
     name="probs",
     categorical=False,
     kernel=_BinaryProbabilities.kernel,
+)
+
+
+_FOCAL_NOTES = r"""
+    With sample weight :math:`s`, positive weight :math:`p_w`, the (smoothed) target
+    :math:`t`, :math:`a_+ = \alpha` and :math:`a_- = 1 - \alpha` (both 1 when `alpha`
+    is None), the loss of one element is
+
+    .. math::
+
+        \ell = -s \bigl(a_+ p_w\, t\, (1 - p)^\gamma \log p
+                      + a_- (1 - t)\, p^\gamma \log(1 - p)\bigr),
+
+    linear in :math:`t`, where a term whose weight is 0 contributes exactly 0. The
+    mean divides by ``D``, the sum of the sample weights of the elements not left
+    out, as for the cross-entropy: :math:`\alpha` and :math:`p_w` do not enter it.
+    With :math:`\gamma = 0` and ``alpha=None`` the result is that of the
+    cross-entropy, bit for bit. With 0/1 targets, no `pos_weight` and no smoothing,
+    the per-element loss is the focal loss of Lin et al. (torchvision's
+    ``sigmoid_focal_loss``).
+"""
+
+
+def binary_focal_loss_with_logits(
+    logits: object,
+    target: object,
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = None,
+    reduction: Reduction = "mean",
+    pos_weight: object = None,
+    sample_weight: object = None,
+    where: object = None,
+    label_smoothing: float = 0.0,
+    return_grad: bool = False,
+    out: FloatArray | None = None,
+) -> Any:
+    r"""Binary focal loss between `target` and the sigmoid of `logits`, elementwise.
+
+    The cross-entropy's terms weighed down where the prediction is already good:
+    the positive term by :math:`(1 - p)^\gamma`, the negative one by :math:`p^\gamma`.
+
+    Parameters
+    ----------
+    logits : array_like
+        Logits of any shape (2-D for multi-label problems); any float, +-inf
+        included. float16 is computed in float32, integers and bools in float64. The
+        masked elements of a NumPy masked array are left out.
+    target : array_like of the shape of `logits`
+        bool, integer 0/1, or floats in [0, 1].
+    gamma : float, default 2.0
+        The focusing exponent, finite and >= 0; 0 gives the cross-entropy.
+    alpha : float, optional
+        Weight of the positive term, in [0, 1]; the negative term weighs
+        ``1 - alpha``. None weighs both by 1.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
+        sum; ``'mean'`` their sum divided by the sum of the sample weights of the
+        elements not left out (their number, without sample weights).
+    pos_weight : array_like, optional
+        Finite, non-negative weight of the positive term; broadcasts to the shape of
+        `logits`. It does not enter the denominator of the mean.
+    sample_weight : array_like, optional
+        Finite, non-negative weight of each element; broadcasts to the shape of `logits`.
+    where : array_like of bool, optional
+        Broadcasts to the shape of `logits`; elements where it is False are left out.
+    label_smoothing : float, default 0.0
+        :math:`\epsilon` in :math:`t \leftarrow (1-\epsilon) t + \epsilon / 2`.
+    return_grad : bool, default False
+        Also return the gradient of the returned loss (of its sum for ``'none'``) with
+        respect to `logits`, from the same pass.
+    out : ndarray, optional
+        With `return_grad`: an array of the shape of `logits` and the computation
+        dtype that receives the gradient and is returned. It must not share memory
+        with any input.
+
+    Returns
+    -------
+    loss : floating scalar or ndarray of the shape of `logits`
+        float32 for float16 and float32 `logits`, float64 otherwise.
+    grad : ndarray of the shape of `logits`
+        Only with ``return_grad=True``.
+
+    Raises
+    ------
+    ValueError
+        For a target of another shape, outside [0, 1] (integers other than 0 and 1),
+        NaN, weights that are negative, non-finite, masked or do not broadcast, a
+        negative or infinite `gamma`, an `alpha` outside [0, 1], or other options
+        out of range.
+    TypeError
+        For complex, object or string arrays, a `gamma` or `alpha` that is not a real
+        number, or a non-bool `where` or `return_grad`.
+
+    See Also
+    --------
+    binary_focal_loss : the same loss from probabilities.
+    binary_cross_entropy_with_logits : the loss for ``gamma=0``.
+
+    Notes
+    -----
+    With :math:`p = \sigma(x)`:
+    {notes}
+    It is computed from :math:`-\log p = \operatorname{softplus}(-x)`,
+    :math:`-\log(1 - p) = \operatorname{softplus}(x)` and
+    :math:`\sigma(\pm|x|)` from the same :math:`e^{-|x|}`, so that extreme logits give
+    no NaN and a confident correct prediction keeps its relative accuracy. The
+    gradient of the element's loss is
+
+    .. math::
+
+        s \bigl(a_- (1-t)\, p^\gamma (p + \gamma (1-p) \operatorname{softplus}(x))
+              - a_+ p_w\, t\, (1-p)^\gamma ((1-p) + \gamma p \operatorname{softplus}(-x))\bigr),
+
+    divided by ``D`` for the mean.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollar, "Focal Loss for Dense
+    Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import crossentropy as ce
+    >>> logits = np.array([3.0, -1.0, 0.5])
+    >>> target = np.array([1, 0, 0])
+    >>> ce.binary_focal_loss_with_logits(logits, target, reduction="none")
+    array([1.0928...e-04, 2.2658...e-02, 3.7741...e-01])
+
+    Confident correct predictions hardly count; ``gamma=0`` is the cross-entropy:
+
+    >>> float(ce.binary_focal_loss_with_logits([40.0], [1], reduction="sum"))
+    7.6676...e-53
+    >>> bool(
+    ...     ce.binary_focal_loss_with_logits(logits, target, gamma=0)
+    ...     == ce.binary_cross_entropy_with_logits(logits, target)
+    ... )
+    True
+    """
+    options = {
+        "gamma": gamma,
+        "alpha": alpha,
+        "reduction": reduction,
+        "pos_weight": pos_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "label_smoothing": label_smoothing,
+    }
+    return evaluate(
+        _FOCAL_LOGITS, logits, target, return_grad=return_grad, out=out, options=options
+    )
+
+
+def binary_focal_loss(
+    probs: object,
+    target: object,
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = None,
+    reduction: Reduction = "mean",
+    pos_weight: object = None,
+    sample_weight: object = None,
+    where: object = None,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    return_grad: bool = False,
+    out: FloatArray | None = None,
+) -> Any:
+    r"""Binary focal loss between `target` and predicted probabilities `probs`.
+
+    The cross-entropy's terms weighed down where the prediction is already good:
+    the positive term by :math:`(1 - q)^\gamma`, the negative one by :math:`q^\gamma`.
+
+    Parameters
+    ----------
+    probs : array_like
+        Predicted probabilities of the positive class, in [0, 1], of any shape.
+        float16 is computed in float32, integers and bools in float64. The masked
+        elements of a NumPy masked array are left out.
+    target : array_like of the shape of `probs`
+        bool, integer 0/1, or floats in [0, 1].
+    gamma : float, default 2.0
+        The focusing exponent, finite and >= 0; 0 gives the cross-entropy.
+    alpha : float, optional
+        Weight of the positive term, in [0, 1]; the negative term weighs
+        ``1 - alpha``. None weighs both by 1.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
+        sum; ``'mean'`` their sum divided by the sum of the sample weights of the
+        elements not left out (their number, without sample weights).
+    pos_weight : array_like, optional
+        Finite, non-negative weight of the positive term; broadcasts to the shape of
+        `probs`. It does not enter the denominator of the mean.
+    sample_weight : array_like, optional
+        Finite, non-negative weight of each element; broadcasts to the shape of `probs`.
+    where : array_like of bool, optional
+        Broadcasts to the shape of `probs`; elements where it is False are left out.
+    label_smoothing : float, default 0.0
+        :math:`\epsilon` in :math:`t \leftarrow (1-\epsilon) t + \epsilon / 2`.
+    eps : float, optional
+        Probabilities are clipped to ``[eps, 1 - eps]``. None (the default) means
+        ``np.finfo(dtype).eps`` of the computation dtype; 0 means no clipping.
+    return_grad : bool, default False
+        Also return the gradient of the returned loss (of its sum for ``'none'``) with
+        respect to `probs`: the derivative of the clipped expression, 0 where a
+        probability lies outside ``[eps, 1 - eps]``.
+    out : ndarray, optional
+        With `return_grad`: an array of the shape of `probs` and the computation
+        dtype that receives the gradient and is returned. It must not share memory
+        with any input.
+
+    Returns
+    -------
+    loss : floating scalar or ndarray of the shape of `probs`
+        float32 for float16 and float32 `probs`, float64 otherwise.
+    grad : ndarray of the shape of `probs`
+        Only with ``return_grad=True``.
+
+    Raises
+    ------
+    ValueError
+        For probabilities or targets outside [0, 1] or NaN, a target of another shape,
+        weights that are negative, non-finite, masked or do not broadcast, a negative
+        or infinite `gamma`, an `alpha` outside [0, 1], or other options out of range.
+    TypeError
+        For complex, object or string arrays, a `gamma` or `alpha` that is not a real
+        number, or a non-bool `where` or `return_grad`.
+
+    Warns
+    -----
+    UserWarning
+        When `probs` has an integer or bool dtype: most often labels passed first.
+
+    See Also
+    --------
+    binary_focal_loss_with_logits : the same loss from logits, exact for any logit.
+    binary_cross_entropy : the loss for ``gamma=0``.
+
+    Notes
+    -----
+    With the clipped :math:`q = \operatorname{clip}(p, \epsilon, 1 - \epsilon)` in
+    place of :math:`p`:
+    {notes}
+    The gradient of the element's loss with respect to `probs` is, inside
+    ``[eps, 1 - eps]``,
+
+    .. math::
+
+        s \Bigl(a_- (1-t) \bigl(\tfrac{q^\gamma}{1-q} - \gamma q^{\gamma-1} \log(1-q)\bigr)
+              - a_+ p_w\, t \bigl(\tfrac{(1-q)^\gamma}{q}
+                                  - \gamma (1-q)^{\gamma-1} \log q\bigr)\Bigr),
+
+    divided by ``D`` for the mean.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollar, "Focal Loss for Dense
+    Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import crossentropy as ce
+    >>> probs = np.array([0.9, 0.2, 0.6])
+    >>> ce.binary_focal_loss(probs, [1, 0, 1], reduction="none")
+    array([0.0010..., 0.0089..., 0.0817...])
+    >>> float(ce.binary_focal_loss(probs, [1, 0, 1], gamma=0.0, alpha=0.25))
+    0.1071...
+    """
+    options = {
+        "gamma": gamma,
+        "alpha": alpha,
+        "reduction": reduction,
+        "pos_weight": pos_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "label_smoothing": label_smoothing,
+        "eps": eps,
+    }
+    return evaluate(
+        _FOCAL_PROBABILITIES, probs, target, return_grad=return_grad, out=out, options=options
+    )
+
+
+binary_focal_loss_with_logits.__doc__ = (binary_focal_loss_with_logits.__doc__ or "").replace(
+    "{notes}", _FOCAL_NOTES
+)
+binary_focal_loss.__doc__ = (binary_focal_loss.__doc__ or "").replace("{notes}", _FOCAL_NOTES)
+
+_FOCAL_LOGITS = Loss(
+    function="binary_focal_loss_with_logits",
+    name="logits",
+    categorical=False,
+    kernel=_BinaryFocalLogits.kernel,
+)
+_FOCAL_PROBABILITIES = Loss(
+    function="binary_focal_loss",
+    name="probs",
+    categorical=False,
+    kernel=_BinaryFocalProbabilities.kernel,
 )

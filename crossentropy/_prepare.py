@@ -36,6 +36,7 @@ from ._validation import (
     check_binary_target,
     check_class_weight,
     check_eps,
+    check_focal,
     check_ignore_index,
     check_label_smoothing,
     check_out,
@@ -113,7 +114,9 @@ class Plan:
 
     ``axis`` is the class axis (None for binary losses) and ``batch_shape`` the input
     shape without it; ``labels`` says whether a categorical target holds class indices.
-    ``eps`` is the clipping bound of a probability loss (0 for logits).
+    ``eps`` is the clipping bound of a probability loss (0 for logits); ``gamma`` and
+    ``alpha`` are the focusing exponent and the class balance of a focal loss (0 and
+    None for a cross-entropy).
     """
 
     loss: Loss
@@ -126,6 +129,8 @@ class Plan:
     label_smoothing: float
     ignore_index: int | None
     eps: float
+    gamma: float = 0.0
+    alpha: float | None = None
 
     @property
     def n_classes(self) -> int:
@@ -214,6 +219,9 @@ def make_plan(
     if not loss.from_logits:
         warn_if_integer_probabilities(dtype, loss.function)
         eps = check_eps(options["eps"], computation)
+    gamma, alpha = 0.0, None
+    if "gamma" in options:
+        gamma, alpha = check_focal(options["gamma"], options.get("alpha"))
     axis = None
     batch_shape = shape
     labels = False
@@ -249,6 +257,8 @@ def make_plan(
         label_smoothing=label_smoothing,
         ignore_index=ignore_index,
         eps=eps,
+        gamma=gamma,
+        alpha=alpha,
     )
 
 

@@ -7,6 +7,7 @@ what was given. None of them writes into an array it is given.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import sys
@@ -28,6 +29,7 @@ __all__ = [
     "check_binary_target",
     "check_class_weight",
     "check_eps",
+    "check_focal",
     "check_ignore_index",
     "check_label_smoothing",
     "check_out",
@@ -200,6 +202,21 @@ def check_eps(eps: object, dtype: np.dtype[Any]) -> float:
         msg = f"eps must be None or a number in [0, 0.5], got {eps!r}"
         raise ValueError(msg)
     return value
+
+
+def check_focal(gamma: object, alpha: object) -> tuple[float, float | None]:
+    """Return the focusing exponent `gamma` (finite, >= 0) and `alpha` (None or in [0, 1])."""
+    gamma_value = _check_real(gamma, "gamma")
+    if not 0.0 <= gamma_value < math.inf:
+        msg = f"gamma must be a finite number >= 0, got {gamma!r}"
+        raise ValueError(msg)
+    if alpha is None:
+        return gamma_value, None
+    alpha_value = _check_real(alpha, "alpha")
+    if not 0.0 <= alpha_value <= 1.0:
+        msg = f"alpha must be None or a number in [0, 1], got {alpha!r}"
+        raise ValueError(msg)
+    return gamma_value, alpha_value
 
 
 def check_axis(axis: object, ndim: int) -> int:

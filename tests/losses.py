@@ -72,6 +72,8 @@ class Loss:
 
 def _options(*names: str) -> Mapping[str, Any]:
     defaults = {
+        "gamma": 2.0,
+        "alpha": None,
         "reduction": "mean",
         "class_weight": None,
         "pos_weight": None,
@@ -122,6 +124,7 @@ _CATEGORICAL_OPTIONS = (
     "label_smoothing",
 )
 _BINARY_OPTIONS = ("reduction", "pos_weight", "sample_weight", "where", "label_smoothing")
+_FOCAL_OPTIONS = ("gamma", "alpha", *_BINARY_OPTIONS)
 
 ALL = (
     Loss(
@@ -163,6 +166,26 @@ ALL = (
         options=_options(*_CATEGORICAL_OPTIONS, "axis", "return_grad", "out"),
         make=partial(_make_categorical, True),
         oracle=partial(reference.categorical, logits=True),
+    ),
+    Loss(
+        function=ce.binary_focal_loss,
+        name="binary_focal_loss",
+        first="probs",
+        categorical=False,
+        from_logits=False,
+        options=_options(*_FOCAL_OPTIONS, "eps", "return_grad", "out"),
+        make=partial(_make_binary, False),
+        oracle=partial(reference.binary_focal, logits=False),
+    ),
+    Loss(
+        function=ce.binary_focal_loss_with_logits,
+        name="binary_focal_loss_with_logits",
+        first="logits",
+        categorical=False,
+        from_logits=True,
+        options=_options(*_FOCAL_OPTIONS, "return_grad", "out"),
+        make=partial(_make_binary, True),
+        oracle=partial(reference.binary_focal, logits=True),
     ),
 )
 

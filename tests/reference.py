@@ -141,6 +141,58 @@ def binary(
     return _reduce(losses, weights, reduction)
 
 
+def binary_focal(
+    first,
+    target,
+    *,
+    logits: bool,
+    gamma=2.0,
+    alpha=None,
+    reduction="mean",
+    pos_weight=None,
+    sample_weight=None,
+    where=None,
+    label_smoothing=0.0,
+    eps=None,
+):
+    """The binary focal losses, element by element.
+
+    ``-s (a+ pw t (1-p)^gamma log p + a- (1-t) p^gamma log(1-p))``; for logits
+    ``log p = -softplus(-x)``, ``log(1-p) = -softplus(x)``, ``(1-p)^gamma =
+    exp(-gamma softplus(x))`` and ``p^gamma = exp(-gamma softplus(-x))``.
+    """
+    clip = default_eps(first) if eps is None else eps
+    x = np.asarray(first, dtype=float)
+    t = np.asarray(target, dtype=float)
+    pw = np.broadcast_to(1.0 if pos_weight is None else pos_weight, x.shape)
+    s = np.broadcast_to(1.0 if sample_weight is None else sample_weight, x.shape)
+    kept = np.broadcast_to(True if where is None else where, x.shape)
+    a_plus, a_minus = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
+    losses = np.zeros(x.shape)
+    weights = np.zeros(x.shape)
+    for index in np.ndindex(x.shape):
+        if not kept[index]:
+            continue
+        tt = (1 - label_smoothing) * float(t[index]) + label_smoothing / 2
+        a, b = a_minus * (1 - tt), a_plus * float(pw[index]) * tt
+        if logits:
+            v = float(x[index])
+            minus_log_q, minus_log_p = _softplus(v), _softplus(-v)  # -log(1-p), -log p
+            p_power = math.exp(-gamma * minus_log_p) if gamma else 1.0
+            q_power = math.exp(-gamma * minus_log_q) if gamma else 1.0
+        else:
+            p = min(max(float(x[index]), clip), 1 - clip)
+            minus_log_q = -math.log1p(-p) if p < 1 else math.inf
+            minus_log_p = -math.log(p) if p > 0 else math.inf
+            p_power, q_power = p**gamma, (1 - p) ** gamma
+        negative = p_power * minus_log_q if p_power else 0.0
+        positive = q_power * minus_log_p if q_power else 0.0
+        loss = (a * negative if a else 0.0) + (b * positive if b else 0.0)
+        losses[index] = float(s[index]) * loss if s[index] else 0.0
+        weights[index] = float(s[index])
+    return _reduce(losses, weights, reduction)
+
+
 def central_difference(function: Callable[[np.ndarray], float], x: np.ndarray, step: float):
     """The gradient of a scalar function by fourth-order central differences."""
     x = np.asarray(x, dtype=float)

@@ -518,7 +518,19 @@ def test_large_binary_inputs_over_blocks_and_threads(rng, loss, threads):
     t = rng.random(n)
     with ce.num_threads(threads):
         value, grad = loss(first, t, reduction="none", return_grad=True, pos_weight=2.0)
-    if loss.from_logits:
+    focal = loss.name.startswith("binary_focal")  # gamma=2 by default
+    if loss.from_logits and focal:
+        p, u = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(x))
+        above, below = np.logaddexp(0, x), np.logaddexp(0, -x)
+        expected = (1 - t) * p**2 * above + 2 * t * u**2 * below
+        expected_grad = (1 - t) * p**2 * (p + 2 * u * above) - 2 * t * u**2 * (u + 2 * p * below)
+    elif focal:
+        q = np.clip(first, np.finfo(float).eps, 1 - np.finfo(float).eps)
+        expected = -(2 * t * (1 - q) ** 2 * np.log(q) + (1 - t) * q**2 * np.log1p(-q))
+        expected_grad = (1 - t) * (q**2 / (1 - q) - 2 * q * np.log1p(-q)) - 2 * t * (
+            (1 - q) ** 2 / q - 2 * (1 - q) * np.log(q)
+        )
+    elif loss.from_logits:
         expected = (1 - t) * np.logaddexp(0, x) + 2 * t * np.logaddexp(0, -x)
         expected_grad = (1 - t) / (1 + np.exp(-x)) - 2 * t / (1 + np.exp(x))
     else:
