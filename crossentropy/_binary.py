@@ -1,4 +1,4 @@
-"""Binary (elementwise, multi-label) cross-entropy from logits and from probabilities."""
+"""Binary (elementwise, multi-label) cross-entropy and focal losses, from logits or probs."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ class _Binary:
 
     With the smoothed target ``t``, each element's loss is ``a f + b g`` where
     ``a = 1 - t`` and ``b = pos_weight * t`` weigh the negative-class term ``f`` and the
-    positive-class term ``g``; a term whose weight is 0 contributes exactly 0.
+    positive-class term ``g``; a term whose weight is 0 contributes exactly 0. A focal
+    loss's ``alpha`` multiplies ``a`` by ``1 - alpha`` and ``b`` by ``alpha``.
     """
 
     def __init__(self, call: Prepared) -> None:
@@ -620,26 +621,6 @@ _PROBABILITIES = Loss(
 )
 
 
-_FOCAL_NOTES = r"""
-    With sample weight :math:`s`, positive weight :math:`p_w`, the (smoothed) target
-    :math:`t`, :math:`a_+ = \alpha` and :math:`a_- = 1 - \alpha` (both 1 when `alpha`
-    is None), the loss of one element is
-
-    .. math::
-
-        \ell = -s \bigl(a_+ p_w\, t\, (1 - p)^\gamma \log p
-                      + a_- (1 - t)\, p^\gamma \log(1 - p)\bigr),
-
-    linear in :math:`t`, where a term whose weight is 0 contributes exactly 0. The
-    mean divides by ``D``, the sum of the sample weights of the elements not left
-    out, as for the cross-entropy: :math:`\alpha` and :math:`p_w` do not enter it.
-    With :math:`\gamma = 0` and ``alpha=None`` the result is that of the
-    cross-entropy, bit for bit. With 0/1 targets, no `pos_weight` and no smoothing,
-    the per-element loss is the focal loss of Lin et al. (torchvision's
-    ``sigmoid_focal_loss``).
-"""
-
-
 def binary_focal_loss_with_logits(
     logits: object,
     target: object,
@@ -718,8 +699,23 @@ def binary_focal_loss_with_logits(
 
     Notes
     -----
-    With :math:`p = \sigma(x)`:
-    {notes}
+    With :math:`p = \sigma(x)`, sample weight :math:`s`, positive weight :math:`p_w`,
+    the (smoothed) target :math:`t`, :math:`a_+ = \alpha` and :math:`a_- = 1 - \alpha`
+    (both 1 when `alpha` is None), the loss of one element is
+
+    .. math::
+
+        \ell = -s \bigl(a_+ p_w\, t\, (1 - p)^\gamma \log p
+                      + a_- (1 - t)\, p^\gamma \log(1 - p)\bigr),
+
+    linear in :math:`t`, where a term whose weight is 0 contributes exactly 0. The
+    mean divides by ``D``, the sum of the sample weights of the elements not left
+    out, as for the cross-entropy: :math:`\alpha` and :math:`p_w` do not enter it.
+    With :math:`\gamma = 0` and ``alpha=None`` the result is that of the
+    cross-entropy, bit for bit. With 0/1 targets, no `pos_weight` and no smoothing,
+    the per-element loss is the focal loss of Lin et al. (torchvision's
+    ``sigmoid_focal_loss``).
+
     It is computed from :math:`-\log p = \operatorname{softplus}(-x)`,
     :math:`-\log(1 - p) = \operatorname{softplus}(x)` and
     :math:`\sigma(\pm|x|)` from the same :math:`e^{-|x|}`, so that extreme logits give
@@ -859,8 +855,23 @@ def binary_focal_loss(
     Notes
     -----
     With the clipped :math:`q = \operatorname{clip}(p, \epsilon, 1 - \epsilon)` in
-    place of :math:`p`:
-    {notes}
+    place of :math:`p`, sample weight :math:`s`, positive weight :math:`p_w`, the
+    (smoothed) target :math:`t`, :math:`a_+ = \alpha` and :math:`a_- = 1 - \alpha`
+    (both 1 when `alpha` is None), the loss of one element is
+
+    .. math::
+
+        \ell = -s \bigl(a_+ p_w\, t\, (1 - p)^\gamma \log p
+                      + a_- (1 - t)\, p^\gamma \log(1 - p)\bigr),
+
+    linear in :math:`t`, where a term whose weight is 0 contributes exactly 0. The
+    mean divides by ``D``, the sum of the sample weights of the elements not left
+    out, as for the cross-entropy: :math:`\alpha` and :math:`p_w` do not enter it.
+    With :math:`\gamma = 0` and ``alpha=None`` the result is that of the
+    cross-entropy, bit for bit. With 0/1 targets, no `pos_weight` and no smoothing,
+    the per-element loss is the focal loss of Lin et al. (torchvision's
+    ``sigmoid_focal_loss``).
+
     The gradient of the element's loss with respect to `probs` is, inside
     ``[eps, 1 - eps]``,
 
@@ -901,11 +912,6 @@ def binary_focal_loss(
         _FOCAL_PROBABILITIES, probs, target, return_grad=return_grad, out=out, options=options
     )
 
-
-binary_focal_loss_with_logits.__doc__ = (binary_focal_loss_with_logits.__doc__ or "").replace(
-    "{notes}", _FOCAL_NOTES
-)
-binary_focal_loss.__doc__ = (binary_focal_loss.__doc__ or "").replace("{notes}", _FOCAL_NOTES)
 
 _FOCAL_LOGITS = Loss(
     function="binary_focal_loss_with_logits",
