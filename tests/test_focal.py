@@ -160,6 +160,22 @@ def test_extreme_logits_are_exact_against_mpmath(x, t, gamma, alpha):
     np.testing.assert_allclose(grad[0], float(expected_grad), rtol=2e-15, atol=1e-300)
 
 
+@pytest.mark.parametrize("x", [40.0, -40.0, 12.5, -3.0, 0.0])
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7])
+def test_float32_logits_are_accurate_against_mpmath(x, gamma):
+    # float32 computes with gamma rounded to float32; the exact value uses the same.
+    gamma32 = float(np.float32(gamma))
+    for t in (0.0, 1.0, 0.3):
+        with mpmath.workdps(50):
+            expected, expected_grad = _mp_focal(x, float(np.float32(t)), gamma32, None)
+        loss, grad = ce.binary_focal_loss_with_logits(
+            np.float32([x]), np.float32([t]), gamma=gamma, reduction="sum", return_grad=True
+        )
+        assert loss.dtype == grad.dtype == np.float32
+        np.testing.assert_allclose(loss, float(expected), rtol=2e-6, atol=1e-44)
+        np.testing.assert_allclose(grad[0], float(expected_grad), rtol=2e-6, atol=1e-44)
+
+
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 3.7])
 @pytest.mark.parametrize("alpha", [None, 0.0, 0.25, 1.0])
 def test_infinite_logits_give_the_limits(gamma, alpha):
@@ -192,6 +208,20 @@ def test_probabilities_of_0_and_1_without_clipping(gamma):
     )
     np.testing.assert_array_equal(loss, [0.0, 0.0, np.inf, np.inf])
     np.testing.assert_array_equal(grad, [0.0, 0.0, -np.inf, np.inf])
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7])
+def test_probability_gradient_is_0_where_clipped(gamma):
+    probs = np.array([0.05, 0.1, 0.5, 0.9, 0.95])
+    target = np.array([1.0, 1.0, 0.3, 0.0, 0.0])
+    _, grad = ce.binary_focal_loss(probs, target, gamma=gamma, eps=0.1, return_grad=True)
+    assert grad[0] == grad[-1] == 0
+    assert np.all(grad[1:-1] != 0)  # the clip range is inclusive, as for the cross-entropy
+    clipped = np.clip(probs, 0.1, 0.9)
+    np.testing.assert_array_equal(
+        ce.binary_focal_loss(probs, target, gamma=gamma, eps=0.1, reduction="none"),
+        ce.binary_focal_loss(clipped, target, gamma=gamma, eps=0.1, reduction="none"),
+    )
 
 
 @losses.parametrize(FOCAL)
