@@ -52,6 +52,7 @@ class _Binary:
         low = self.dtype.type(call.plan.eps)
         self.clip = (low, self.dtype.type(1) - low)
         self.grad = call.grad_rows
+        self.hess = call.hess_rows
         # Focal losses: the exponent, and the class balance as weights of the two terms.
         self.gamma = self.dtype.type(call.plan.gamma)
         alpha = call.plan.alpha
@@ -118,14 +119,28 @@ class _Binary:
             losses *= weight
             _zero_where_zero(losses, weight)
             summed = float(losses.sum(dtype=np.float64))
-        if self.grad is not None:
-            slope = self.grad[start:stop]
-            self.slope(
-                start, stop, negative=negative, positive=positive, out=slope, buffers=buffers[3:]
+        if self.grad is None:
+            return summed
+        scale = self.call.grad_scale(start, stop)
+        if self.hess is not None:
+            # Before slope(), which may overwrite what terms() left in the buffers.
+            curvature = self.hess[start:stop]
+            self.curvature(
+                start,
+                stop,
+                negative=negative,
+                positive=positive,
+                out=curvature,
+                buffers=buffers[3:],
             )
-            scale = self.call.grad_scale(start, stop)
-            slope *= scale
-            _zero_where_zero(slope, scale)
+            curvature *= scale
+            _zero_where_zero(curvature, scale)
+        slope = self.grad[start:stop]
+        self.slope(
+            start, stop, negative=negative, positive=positive, out=slope, buffers=buffers[3:]
+        )
+        slope *= scale
+        _zero_where_zero(slope, scale)
         return summed
 
     # Whether terms() returns -f and -g, the sum being negated once instead.
@@ -150,6 +165,22 @@ class _Binary:
         buffers: FloatArray,
     ) -> None:
         """Write the derivative of ``a f + b g`` of a block into `out` (per subclass)."""
+        raise NotImplementedError
+
+    def curvature(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        """Write the second derivative of ``a f + b g`` of a block into `out` (logits only).
+
+        Called after terms() and before slope(); its row 2 of `buffers` is free.
+        """
         raise NotImplementedError
 
 
@@ -198,6 +229,23 @@ class _BinaryLogits(_Binary):
         large += small
         large *= positive
         out -= large
+
+    def curvature(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        # (a + b) sigmoid(x) sigmoid(-x) = (a + b) e^-|x| / (1 + e^-|x|)^2.
+        decay = buffers[3]
+        np.add(decay, 1, out=out)
+        np.multiply(out, out, out=out)
+        np.divide(decay, out, out=out)
+        out *= np.add(negative, positive, out=buffers[2])
 
 
 class _BinaryProbabilities(_Binary):
@@ -392,6 +440,7 @@ def binary_cross_entropy_with_logits(
     where: object = None,
     label_smoothing: float = 0.0,
     return_grad: bool = False,
+    return_hess: bool = False,
     out: FloatArray | None = None,
 ) -> Any:
     r"""Binary cross-entropy between `target` and the sigmoid of `logits`, elementwise.
@@ -421,6 +470,10 @@ def binary_cross_entropy_with_logits(
     return_grad : bool, default False
         Also return the gradient of the returned loss (of its sum for ``'none'``) with
         respect to `logits`, from the same pass.
+    return_hess : bool, default False
+        Return ``(loss, grad, hess)``, whatever `return_grad`: `hess` is the diagonal
+        of the Hessian of the returned loss (of its sum for ``'none'``) with respect to
+        `logits`, from the same pass. Elementwise, the Hessian is diagonal.
     out : ndarray, optional
         With `return_grad`: an array of the shape of `logits` and the computation
         dtype that receives the gradient and is returned. It must not share memory
@@ -431,7 +484,9 @@ def binary_cross_entropy_with_logits(
     loss : floating scalar or ndarray of the shape of `logits`
         float32 for float16 and float32 `logits`, float64 otherwise.
     grad : ndarray of the shape of `logits`
-        Only with ``return_grad=True``.
+        Only with ``return_grad=True`` or ``return_hess=True``.
+    hess : ndarray of the shape of `logits`
+        Only with ``return_hess=True``.
 
     Raises
     ------
@@ -440,7 +495,8 @@ def binary_cross_entropy_with_logits(
         NaN, weights that are negative, non-finite, masked or do not broadcast, or
         options out of range.
     TypeError
-        For complex, object or string arrays, or a non-bool `where` or `return_grad`.
+        For complex, object or string arrays, or a non-bool `where`, `return_grad` or
+        `return_hess`.
 
     See Also
     --------
@@ -460,8 +516,9 @@ def binary_cross_entropy_with_logits(
     which equals :math:`s((1-t)x + (1 + (p_w - 1)t)\operatorname{softplus}(-x))`, is a
     sum of non-negative terms (tiny losses keep their relative accuracy) and is exact
     for :math:`x = \pm\infty`: a term whose weight is 0 contributes exactly 0. The
-    gradient is :math:`s((1-t)\sigma(x) - p_w t\, \sigma(-x))`, divided by ``D`` for
-    the mean.
+    gradient is :math:`s((1-t)\sigma(x) - p_w t\, \sigma(-x))` and the second
+    derivative :math:`s(1 - t + p_w t)\,\sigma(x)\sigma(-x)`, both divided by ``D``
+    for the mean.
 
     Examples
     --------
@@ -493,7 +550,15 @@ def binary_cross_entropy_with_logits(
         "where": where,
         "label_smoothing": label_smoothing,
     }
-    return evaluate(_LOGITS, logits, target, return_grad=return_grad, out=out, options=options)
+    return evaluate(
+        _LOGITS,
+        logits,
+        target,
+        return_grad=return_grad,
+        return_hess=return_hess,
+        out=out,
+        options=options,
+    )
 
 
 def binary_cross_entropy(

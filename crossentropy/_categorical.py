@@ -136,6 +136,7 @@ def categorical_cross_entropy_with_logits(
     label_smoothing: float = 0.0,
     axis: int = -1,
     return_grad: bool = False,
+    return_hess: bool = False,
     out: FloatArray | None = None,
 ) -> Any:
     r"""Cross-entropy between targets and the softmax of `logits` along `axis`.
@@ -167,6 +168,10 @@ def categorical_cross_entropy_with_logits(
     return_grad : bool, default False
         Also return the gradient of the returned loss (of its sum for ``'none'``) with
         respect to `logits`, computed in the same pass.
+    return_hess : bool, default False
+        Return ``(loss, grad, hess)``, whatever `return_grad`: `hess` is the diagonal
+        of the Hessian of the returned loss (of its sum for ``'none'``) with respect to
+        `logits`, from the same pass.
     out : ndarray, optional
         With `return_grad`: an array of the shape of `logits` and the computation
         dtype that receives the gradient and is returned. It must not share memory
@@ -177,7 +182,9 @@ def categorical_cross_entropy_with_logits(
     loss : floating scalar or ndarray of the batch shape
         float32 for float16 and float32 `logits`, float64 otherwise.
     grad : ndarray of the shape of `logits`
-        Only with ``return_grad=True``.
+        Only with ``return_grad=True`` or ``return_hess=True``.
+    hess : ndarray of the shape of `logits`
+        Only with ``return_hess=True``.
 
     Raises
     ------
@@ -187,8 +194,8 @@ def categorical_cross_entropy_with_logits(
         outside [0, 1], `ignore_index` with probability targets, a masked array with
         some classes of a row masked, or masked weights.
     TypeError
-        For complex, object or string arrays, bool targets, a non-bool `where` or
-        `return_grad`, or a dict or string `class_weight`.
+        For complex, object or string arrays, bool targets, a non-bool `where`,
+        `return_grad` or `return_hess`, or a dict or string `class_weight`.
 
     Warns
     -----
@@ -223,7 +230,8 @@ def categorical_cross_entropy_with_logits(
 
     The gradient is :math:`s (A \operatorname{softmax}(x) - a) / D` with
     :math:`A = \sum_c a_c` (without the :math:`1/D` for ``'sum'`` and ``'none'``);
-    rows left out or of weight 0 get exactly 0.
+    rows left out or of weight 0 get exactly 0. The diagonal of the Hessian is
+    :math:`s A\, p_c (1 - p_c) / D` with :math:`p = \operatorname{softmax}(x)`.
 
     Examples
     --------
@@ -246,6 +254,15 @@ def categorical_cross_entropy_with_logits(
     >>> grad.round(4)
     array([[-0.1072,  0.0876,  0.0196],
            [ 0.0226,  0.0226, -0.0453]])
+
+    and so does the diagonal of the Hessian, for Newton steps:
+
+    >>> loss, grad, hess = ce.categorical_cross_entropy_with_logits(
+    ...     logits, [0, 2], reduction="sum", return_hess=True
+    ... )
+    >>> hess.round(4)
+    array([[0.1684, 0.1446, 0.0376],
+           [0.0432, 0.0432, 0.0824]])
     """
     options = {
         "reduction": reduction,
@@ -256,7 +273,15 @@ def categorical_cross_entropy_with_logits(
         "label_smoothing": label_smoothing,
         "axis": axis,
     }
-    return evaluate(_LOGITS, logits, target, return_grad=return_grad, out=out, options=options)
+    return evaluate(
+        _LOGITS,
+        logits,
+        target,
+        return_grad=return_grad,
+        return_hess=return_hess,
+        out=out,
+        options=options,
+    )
 
 
 def categorical_cross_entropy(

@@ -43,6 +43,7 @@ def _evaluate_chunk(
     per_element_names: tuple[str, ...],
     options: dict[str, Any],
     return_grad: bool,
+    return_hess: bool,
     part: str,
 ) -> Any:
     """Run the NumPy path on one chunk, on one thread: Dask spreads chunks over cores.
@@ -57,6 +58,7 @@ def _evaluate_chunk(
             first,
             target,
             return_grad=return_grad,
+            return_hess=return_hess,
             out=None,
             options={**options, **dict(zip(per_element_names, per_element, strict=True))},
         )
@@ -88,14 +90,14 @@ def _reduce_pairs(pairs: list[tuple[float, float]], reduction: Reduction, dtype:
     return np.asarray(reduce_sum(summed, reduction, total, dtype))
 
 
-def _grad_of(outcome: Outcome) -> Any:
-    """Return a chunk's gradient (that of the sum of its losses)."""
-    return outcome.grad
+def _grad_of(outcome: Outcome, field: str) -> Any:
+    """Return a chunk's gradient or Hessian diagonal (`field`), that of its losses' sum."""
+    return getattr(outcome, field)
 
 
-def _mean_grad_of(outcome: Outcome, pair: tuple[float, float]) -> Any:
-    """Return a chunk's gradient of the mean: that of the sum over the global ``D``."""
-    grad = outcome.grad
+def _mean_grad_of(outcome: Outcome, field: str, pair: tuple[float, float]) -> Any:
+    """Return a chunk's gradient or Hessian diagonal of the mean: the sum's over ``D``."""
+    grad = getattr(outcome, field)
     return np.multiply(grad, gradient_scale("mean", pair[1], None, grad.dtype), dtype=grad.dtype)
 
 
@@ -130,6 +132,7 @@ def evaluate_on_dask(
     return_grad: bool,
     out: object,
     options: dict[str, Any],
+    return_hess: bool = False,
 ) -> Any:
     """Evaluate a loss on Dask arrays; return lazy results (see the README, Scaling out).
 
@@ -145,7 +148,8 @@ def evaluate_on_dask(
     and every extra layer costs scheduling time on each call. With `return_grad` the
     chunk tasks return the whole `Outcome`, which the loss and the gradient share, so
     that computing both together runs every chunk once; only small (sum, D) pairs
-    travel between workers, never a chunk's gradient.
+    travel between workers, never a chunk's gradient. `return_hess` (which implies
+    `return_grad`) adds the diagonal of the Hessian, built like the gradient.
     """
     if out is not None:
         msg = "out is not supported with Dask arrays: the gradient is a lazy Dask array"
@@ -192,13 +196,14 @@ def evaluate_on_dask(
     blocks = list(np.ndindex(*x.numblocks))
     batch_blocks = [tuple(i for d, i in enumerate(block) if d != axis) for block in blocks]
     part = "outcome" if return_grad else ("loss" if reduction == "none" else "pair")
-    token = tokenize(loss.function, *inputs, names, options, reduction, return_grad)
+    token = tokenize(loss.function, *inputs, names, options, reduction, return_grad, return_hess)
     task = partial(
         _evaluate_chunk,
         loss=loss,
         per_element_names=tuple(names),
         options={**options, "reduction": "none"},
         return_grad=return_grad,
+        return_hess=return_hess,
         part=part,
     )
     chunk_name = f"crossentropy-{part}-{token}"
@@ -237,16 +242,20 @@ def evaluate_on_dask(
     if not return_grad:
         return lazy_loss
 
-    name = f"crossentropy-grad-{token}"
-    if reduction == "mean":
-        layer = {
-            (name, *block): (_mean_grad_of, key, total_key)
-            for key, block in zip(chunk_keys, blocks, strict=True)
-        }
-        needs = [chunks, lazy_loss]
-    else:
-        layer = {
-            (name, *block): (_grad_of, key) for key, block in zip(chunk_keys, blocks, strict=True)
-        }
-        needs = [chunks]
-    return lazy_loss, _lazy(name, layer, needs, x.chunks, dtype)
+    derivatives = []
+    for field in ("grad", "hess") if return_hess else ("grad",):
+        name = f"crossentropy-{field}-{token}"
+        if reduction == "mean":
+            layer = {
+                (name, *block): (_mean_grad_of, key, field, total_key)
+                for key, block in zip(chunk_keys, blocks, strict=True)
+            }
+            needs = [chunks, lazy_loss]
+        else:
+            layer = {
+                (name, *block): (_grad_of, key, field)
+                for key, block in zip(chunk_keys, blocks, strict=True)
+            }
+            needs = [chunks]
+        derivatives.append(_lazy(name, layer, needs, x.chunks, dtype))
+    return (lazy_loss, *derivatives)

@@ -27,9 +27,16 @@ def evaluate(
     return_grad: object,
     out: object,
     options: dict[str, Any],
+    return_hess: object = False,
 ) -> Any:
-    """Evaluate `loss` on NumPy or Dask arguments; return the loss, or ``(loss, grad)``."""
+    """Evaluate `loss` on NumPy or Dask arguments.
+
+    Return the loss, ``(loss, grad)``, or with `return_hess` (whatever `return_grad`)
+    ``(loss, grad, hess)``.
+    """
     with_grad = check_return_flag(return_grad, "return_grad")
+    with_hess = check_return_flag(return_hess, "return_hess")
+    with_grad = with_grad or with_hess
     if out is not None and not with_grad:
         msg = "out receives the gradient and needs return_grad=True"
         raise ValueError(msg)
@@ -37,7 +44,23 @@ def evaluate(
         from ._dask import evaluate_on_dask  # noqa: PLC0415  (Dask is optional)
 
         return evaluate_on_dask(
-            loss, first, target, return_grad=with_grad, out=out, options=options
+            loss,
+            first,
+            target,
+            return_grad=with_grad,
+            return_hess=with_hess,
+            out=out,
+            options=options,
         )
-    outcome = evaluate_numpy(loss, first, target, return_grad=with_grad, out=out, options=options)
+    outcome = evaluate_numpy(
+        loss,
+        first,
+        target,
+        return_grad=with_grad,
+        return_hess=with_hess,
+        out=out,
+        options=options,
+    )
+    if with_hess:
+        return outcome.loss, outcome.grad, outcome.hess
     return (outcome.loss, outcome.grad) if with_grad else outcome.loss

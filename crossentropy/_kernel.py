@@ -14,7 +14,8 @@ of non-negative numbers, so :math:`r` keeps its relative accuracy even when it i
 of the maximum, exactly 1, is left out of the sum and added back by ``log1p``.
 
 The gradient with respect to :math:`x`, :math:`A\,\operatorname{softmax}(x) - a`,
-is formed in the same buffer as the exponentials.
+is formed in the same buffer as the exponentials, and the diagonal of the Hessian,
+:math:`A\,p_c (1 - p_c)` with :math:`p = \operatorname{softmax}(x)`, from them too.
 
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
 """
@@ -63,6 +64,7 @@ class _Problem:
         self.smooth_share = dtype(smooth_share)
         self.call = call
         self.grad = call.grad_rows
+        self.hess = call.hess_rows
         self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
         # Per row: sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for integer
         # targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
@@ -100,12 +102,23 @@ class _Problem:
         buffer = scratch("kernel", shape, self.logits.dtype)
         # Transposed blocks mark their maxima in a second buffer, as 1.0 and 0.0.
         marks = scratch("marks", shape, self.logits.dtype) if self.transposed else buffer
+        # Transposed blocks form the Hessian's diagonal in a third buffer.
+        curvature = None
+        if self.hess is not None and self.transposed:
+            curvature = scratch("curvature", shape, self.logits.dtype)
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
-            self.run_block(begin, end, buffer, marks)
+            self.run_block(begin, end, buffer, marks, curvature)
 
-    def run_block(self, start: int, stop: int, buffer: FloatArray, marks: FloatArray) -> None:
-        """Compute one block of rows: per-row sums, and the gradient if asked for."""
+    def run_block(
+        self,
+        start: int,
+        stop: int,
+        buffer: FloatArray,
+        marks: FloatArray,
+        curvature: FloatArray | None,
+    ) -> None:
+        """Compute one block of rows: per-row sums, and the derivatives if asked for."""
         block = self.logits[start:stop]
         n = stop - start
         n_classes = block.shape[1]
@@ -145,9 +158,16 @@ class _Problem:
             np.add(work, is_max, out=work)
         else:
             work[rows, top] = 1
-        self.gradient(start, stop, work, rows, others)
+        hess_work = None
+        if self.hess is not None:
+            hess_work = self.hess[start:stop]
+            if curvature is not None:
+                hess_work = curvature.reshape(-1)[: n_classes * n].reshape(n_classes, n)
+        self.gradient(start, stop, work, rows, others, hess=hess_work)
         if self.transposed:
             grad_block[...] = work.T
+            if self.hess is not None and hess_work is not None:
+                self.hess[start:stop] = hess_work.T
         elif work is not grad_block:
             grad_block[...] = work
 
@@ -194,15 +214,32 @@ class _Problem:
         return weights
 
     def gradient(
-        self, start: int, stop: int, exps: FloatArray, rows: Any, others: FloatArray
+        self,
+        start: int,
+        stop: int,
+        exps: FloatArray,
+        rows: Any,
+        others: FloatArray,
+        *,
+        hess: FloatArray | None,
     ) -> None:
-        """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place."""
+        """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place.
+
+        With `hess`, first write ``scale * A p (1 - p)`` there, ``p = softmax(x)``.
+        """
         call = self.call
         target_weight = part(self.target_weight, start, stop)
         # s A / D and s a_y / D are divided in float64, not formed as (s / D) A: with tiny
         # class weights s / D alone may overflow where the product is of order 1.
         scaled_target_weight = call.grad_scale(start, stop, factor=target_weight)
         denominator = 1 + others
+        if hess is not None:
+            # p (1 - p) = e (1 + others - e) / (1 + others)^2: the row maximum (e = 1)
+            # gets others / (1 + others)^2 without cancellation.
+            np.subtract(1, exps, out=hess)
+            hess += self.per_row(others)
+            hess *= exps
+            hess *= self.per_row(scaled_target_weight / (denominator * denominator))
         if self.labels is None:
             exps *= self.per_row(scaled_target_weight / denominator)
             exps -= self.dense_weights(start, stop) * self.per_row(call.grad_scale(start, stop))
@@ -230,14 +267,15 @@ class _Problem:
         # Rows left out, of weight 0 or whose target weighs 0 (even with logits of -inf
         # and NaN exponentials) have a gradient of exactly 0: a_c >= 0 sum to A.
         left_out = scaled_target_weight == 0
-        if np.ndim(left_out) == 0:
-            if left_out:
-                exps[...] = 0
-        elif np.any(left_out):
-            if self.transposed:
-                exps[:, left_out] = 0
-            else:
-                exps[left_out] = 0
+        for values in (exps,) if hess is None else (exps, hess):
+            if np.ndim(left_out) == 0:
+                if left_out:
+                    values[...] = 0
+            elif np.any(left_out):
+                if self.transposed:
+                    values[:, left_out] = 0
+                else:
+                    values[left_out] = 0
 
     def losses(self) -> FloatArray:
         """Combine the per-row sums into ``A log(1 + others) + margin``."""
@@ -257,7 +295,8 @@ def softmax_cross_entropy(call: Prepared) -> FloatArray:
 
     That is ``sum_c a_c (lse(x) - x_c)`` per row, with ``a_c = w_c t_c`` (class weight
     times smoothed target), unweighted by any sample weight. With ``call.grad_rows``
-    the rows of the gradient, ``grad_scale * (A softmax(x) - a)``, are written there;
+    the rows of the gradient, ``grad_scale * (A softmax(x) - a)``, are written there,
+    and with ``call.hess_rows`` the diagonal of the Hessian, ``grad_scale * A p (1 - p)``;
     rows whose scale is 0 are exactly 0.
     """
     problem = _Problem(call)

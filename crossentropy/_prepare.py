@@ -276,6 +276,8 @@ class Prepared:
     - ``total``: ``D``, the weight the mean divides by.
     - ``grad``: the gradient as the caller gets it; ``grad_rows``: the rows the kernel
       fills, sharing its memory unless it cannot be viewed as C-contiguous rows.
+    - ``hess`` and ``hess_rows``: the same for the diagonal of the Hessian (logits
+      losses only; None unless asked for). ``hess_rows`` is always C-contiguous.
     """
 
     plan: Plan
@@ -289,6 +291,8 @@ class Prepared:
     total: float
     grad: FloatArray | None
     grad_rows: FloatArray | None
+    hess: FloatArray | None = None
+    hess_rows: FloatArray | None = None
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -324,15 +328,15 @@ class Prepared:
             loss = reduce(losses.reshape(plan.batch_shape), plan.reduction, self.total)
         else:
             loss = reduce_sum(losses, plan.reduction, self.total, self.dtype)
-        grad = self.grad
-        if grad is not None and not np.shares_memory(grad, self.grad_rows):
-            assert self.grad_rows is not None
-            if plan.axis is None:
-                grad[...] = self.grad_rows.reshape(plan.shape)
-            else:
-                moved = np.moveaxis(grad, plan.axis, -1)
-                moved[...] = self.grad_rows.reshape(moved.shape)
-        return Outcome(loss, grad, self.total)
+        for shaped, rows in ((self.grad, self.grad_rows), (self.hess, self.hess_rows)):
+            if shaped is not None and not np.shares_memory(shaped, rows):
+                assert rows is not None
+                if plan.axis is None:
+                    shaped[...] = rows.reshape(plan.shape)
+                else:
+                    moved = np.moveaxis(shaped, plan.axis, -1)
+                    moved[...] = rows.reshape(moved.shape)
+        return Outcome(loss, self.grad, self.total, self.hess)
 
 
 def _rows_left_out(mask: BoolArray, name: str) -> BoolArray:
@@ -518,8 +522,12 @@ def prepare(
     return_grad: bool,
     out: object,
     options: dict[str, Any],
+    return_hess: bool = False,
 ) -> Prepared:
-    """Check the arguments of a call of `loss` and lay them out for its kernel."""
+    """Check the arguments of a call of `loss` and lay them out for its kernel.
+
+    `return_hess` asks for the diagonal of the Hessian too (and implies the gradient).
+    """
     name = loss.name
     first_data, first_mask = unmasked(first, name, 0.0 if loss.from_logits else 0.5)
     target_data, target_mask = unmasked(target, "target", 0)
@@ -579,10 +587,12 @@ def prepare(
         return total_weight(weighted_product(row_weight, target_weight))
 
     row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
-    grad = grad_rows = None
-    if return_grad:
+    grad = grad_rows = hess = hess_rows = None
+    if return_grad or return_hess:
         inputs = (first, target, *options.values())
         grad, grad_rows = _gradient_views(plan, values.shape, out, inputs)
+    if return_hess:
+        hess, hess_rows = _gradient_views(plan, values.shape, None, ())
     return Prepared(
         plan=plan,
         values=values,
@@ -595,6 +605,8 @@ def prepare(
         total=total,
         grad=grad,
         grad_rows=grad_rows,
+        hess=hess,
+        hess_rows=hess_rows,
     )
 
 
@@ -606,7 +618,16 @@ def evaluate_numpy(
     return_grad: bool,
     out: object,
     options: dict[str, Any],
+    return_hess: bool = False,
 ) -> Outcome:
     """Evaluate `loss` on NumPy arguments: prepare, run the kernel, reduce."""
-    prepared = prepare(loss, first, target, return_grad=return_grad, out=out, options=options)
+    prepared = prepare(
+        loss,
+        first,
+        target,
+        return_grad=return_grad,
+        return_hess=return_hess,
+        out=out,
+        options=options,
+    )
     return prepared.outcome(loss.kernel(prepared))

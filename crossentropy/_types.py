@@ -19,9 +19,11 @@ class Outcome(NamedTuple):
 
     ``loss`` is the reduced loss (a NumPy scalar) or, for ``"none"``, the batch-shaped
     losses; ``grad`` is None unless the gradient was asked for; ``total`` is ``D``, the
-    weight that ``"mean"`` divides by.
+    weight that ``"mean"`` divides by; ``hess``, the diagonal of the Hessian, is None
+    unless it was asked for.
     """
 
     loss: Any
     grad: Any
     total: float
+    hess: Any = None

@@ -26,6 +26,7 @@ __all__ = [
     "BINARY",
     "BY_NAME",
     "CATEGORICAL",
+    "HESSIAN",
     "LOGITS",
     "PROBABILITIES",
     "Loss",
@@ -44,7 +45,8 @@ class Loss:
     holds class indices of the batch shape, or with ``soft=True`` class probabilities
     of `shape`; for a binary loss, 0/1 floats of `shape`, or with ``soft=True`` floats
     in [0, 1]. ``oracle(first, target, **options)`` is the plain float64 loop of
-    ``reference.py`` for the same call.
+    ``reference.py`` for the same call. ``hessian`` says whether it takes
+    ``return_hess``.
     """
 
     function: Callable[..., Any]  # the public function
@@ -55,6 +57,7 @@ class Loss:
     options: Mapping[str, Any]  # the keyword-only options and defaults, in order
     make: Callable[..., tuple[np.ndarray, np.ndarray]]
     oracle: Callable[..., Any]
+    hessian: bool = False  # whether it takes return_hess
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
@@ -84,6 +87,7 @@ def _options(*names: str) -> Mapping[str, Any]:
         "eps": None,
         "axis": -1,
         "return_grad": False,
+        "return_hess": False,
         "out": None,
     }
     return MappingProxyType({name: defaults[name] for name in names})
@@ -143,9 +147,10 @@ ALL = (
         first="logits",
         categorical=False,
         from_logits=True,
-        options=_options(*_BINARY_OPTIONS, "return_grad", "out"),
+        options=_options(*_BINARY_OPTIONS, "return_grad", "return_hess", "out"),
         make=partial(_make_binary, True),
         oracle=partial(reference.binary, logits=True),
+        hessian=True,
     ),
     Loss(
         function=ce.categorical_cross_entropy,
@@ -163,9 +168,10 @@ ALL = (
         first="logits",
         categorical=True,
         from_logits=True,
-        options=_options(*_CATEGORICAL_OPTIONS, "axis", "return_grad", "out"),
+        options=_options(*_CATEGORICAL_OPTIONS, "axis", "return_grad", "return_hess", "out"),
         make=partial(_make_categorical, True),
         oracle=partial(reference.categorical, logits=True),
+        hessian=True,
     ),
     Loss(
         function=ce.binary_focal_loss,
@@ -194,6 +200,7 @@ CATEGORICAL = tuple(loss for loss in ALL if loss.categorical)
 BINARY = tuple(loss for loss in ALL if not loss.categorical)
 LOGITS = tuple(loss for loss in ALL if loss.from_logits)
 PROBABILITIES = tuple(loss for loss in ALL if not loss.from_logits)
+HESSIAN = tuple(loss for loss in ALL if loss.hessian)
 
 
 def with_logits(loss: Loss) -> Loss:

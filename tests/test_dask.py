@@ -272,6 +272,7 @@ def test_chunks_run_on_one_thread(rng):
                 "axis": -1,
             },
             return_grad=False,
+            return_hess=False,
             part="outcome",
         )
     assert seen == [1]
