@@ -11,6 +11,10 @@ options and one reduction rule:
 and the binary focal losses :func:`binary_focal_loss` and
 :func:`binary_focal_loss_with_logits`, with the same options.
 
+:func:`linear_cross_entropy` is the categorical cross-entropy of a linear layer's
+output, ``hidden @ weight.T + bias``, with its gradients, formed a tile at a time
+within a memory budget: for vocabularies whose logits would not fit.
+
 Large inputs are spread over threads; :func:`get_num_threads`, :func:`set_num_threads`
 and :func:`num_threads` control how many. Probability rows that do not sum to 1 give a
 :class:`ProbabilitySumWarning`. :func:`log_loss` takes scikit-learn's arguments: labels
@@ -24,6 +28,7 @@ from ._binary import (
     binary_focal_loss_with_logits,
 )
 from ._categorical import categorical_cross_entropy, categorical_cross_entropy_with_logits
+from ._linear import linear_cross_entropy
 from ._log_loss import log_loss
 from ._threads import get_num_threads, num_threads, set_num_threads
 from ._validation import ProbabilitySumWarning
@@ -37,6 +42,7 @@ __all__ = [
     "categorical_cross_entropy",
     "categorical_cross_entropy_with_logits",
     "get_num_threads",
+    "linear_cross_entropy",
     "log_loss",
     "num_threads",
     "set_num_threads",

@@ -30,7 +30,7 @@ from ._prepare import Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray
 
-__all__ = ["softmax_cross_entropy"]
+__all__ = ["softmax_cross_entropy", "work_elements"]
 
 # Elements of one block of rows: a block and its exponentials stay in the L2 cache,
 # and blocks are large enough that the cost of a NumPy call is small beside its work.
@@ -302,3 +302,14 @@ def softmax_cross_entropy(call: Prepared) -> FloatArray:
     problem = _Problem(call)
     run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
     return problem.losses()
+
+
+def work_elements(n_rows: int, n_classes: int) -> int:
+    """Return a bound on the elements of the work buffers one thread takes for these rows.
+
+    For :func:`softmax_cross_entropy` on ``(n_rows, n_classes)`` rows without the
+    Hessian: blocks of at most ``_BLOCK_ELEMENTS`` elements (at least one row), in up to
+    three buffers. Callers that budget memory (the fused linear layer) count them.
+    """
+    block_rows = max(1, _BLOCK_ELEMENTS // max(n_classes, 1))
+    return 3 * min(block_rows, n_rows) * n_classes

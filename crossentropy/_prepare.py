@@ -9,13 +9,18 @@ elements of a binary loss), the targets, which rows count and with what weight, 
 total weight ``D``, and the output views the gradient is written through. A kernel
 reads a :class:`Prepared` and returns per-row losses; :func:`evaluate_numpy` reduces
 them. Adding a loss means a kernel and a public function, not another copy of this.
+
+The targets and weights are checked and laid out by :func:`lay_out_targets`, once per
+call: the fused linear layer (``_linear.py``) uses it too, for a batch whose logits it
+forms a block at a time.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,7 +60,9 @@ __all__ = [
     "Loss",
     "Plan",
     "Prepared",
+    "Targets",
     "evaluate_numpy",
+    "lay_out_targets",
     "make_plan",
     "part",
     "prepare",
@@ -514,6 +521,94 @@ def _left_out_by_masks(
     return masked if left_out is None else left_out | masked
 
 
+class Targets(NamedTuple):
+    """The targets of a call, checked and laid out, and the weights its rows count with.
+
+    The fields of :class:`Prepared` of the same names: ``labels``, ``target``,
+    ``class_weight``, ``pos_weight``, ``counted``, ``row_weight`` and ``total`` (``D``).
+    """
+
+    labels: np.ndarray[Any, Any] | None
+    target: np.ndarray[Any, Any] | None
+    class_weight: FloatArray | None
+    pos_weight: Any
+    counted: BoolArray | None
+    row_weight: Any
+    total: float
+
+
+def lay_out_targets(
+    plan: Plan,
+    target: np.ndarray[Any, Any],
+    *,
+    options: dict[str, Any],
+    left_out: BoolArray | None,
+    values: FloatArray | None = None,
+) -> Targets:
+    """Check the target and the weights of a call of `plan`; lay them out per row.
+
+    `target` is the target as a real array (masked entries filled), `left_out` the
+    rows (elements, for a binary loss) that masked arrays leave out, or None. The
+    rows `values` of a probability loss are checked here too, in the order of the
+    other checks; a loss from logits needs none (the linear layer has none to give).
+    The mean's ``D`` is computed once for the whole call.
+    """
+    loss = plan.loss
+    name = loss.name
+    dtype = plan.dtype
+    assert loss.from_logits or values is not None, "probabilities are checked with the rows"
+    counted = check_where(options["where"], plan.batch_shape, plan.what)
+    if counted is not None:
+        counted = counted.reshape(-1)
+    counted = _keep(counted, None if left_out is None else ~left_out)
+
+    labels = soft_target = target_sums = class_weight = pos_weight = None
+    if loss.categorical:
+        labels, soft_target, counted = _categorical_target(plan, target, counted)
+        if values is not None and not loss.from_logits:
+            _check_probability_rows(values, name, counted)
+        class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
+        if soft_target is not None:
+            target_sums = _row_sums(soft_target)
+            warn_if_rows_do_not_sum_to_one(target_sums, "target", counted)
+    else:
+        shaped_counted = None if counted is None else counted.reshape(plan.shape)
+        soft_target = check_binary_target(target, dtype, shaped_counted).reshape(-1)
+        if values is not None and not loss.from_logits:
+            check_unit_interval(values, name, counted)
+        if options["pos_weight"] is not None:
+            pos_weight = check_weight(
+                options["pos_weight"], "pos_weight", plan.shape, plan.what, dtype
+            )
+            pos_weight = pos_weight[()] if pos_weight.ndim == 0 else pos_weight.reshape(-1)
+
+    row_weight: Any = None
+    if options["sample_weight"] is not None:
+        row_weight = check_weight(
+            options["sample_weight"], "sample_weight", plan.batch_shape, plan.what, dtype
+        ).reshape(-1)
+    if counted is not None:
+        row_weight = np.where(counted, 1 if row_weight is None else row_weight, 0).astype(dtype)
+    n_rows = math.prod(plan.batch_shape)
+
+    def weigh_rows(row_weight: Any, class_weight: FloatArray | None) -> float:
+        # D: each row weighs s * sum_c w_c t_c with the unsmoothed target (binary: s).
+        target_weight: Any = None  # sum_c w_c t_c of each row; None: 1 for every row
+        if labels is not None and class_weight is not None:
+            target_weight = class_weight[labels]
+        elif target_sums is not None:
+            assert soft_target is not None
+            target_weight = target_sums if class_weight is None else soft_target @ class_weight
+        if target_weight is None:
+            return float(n_rows) if row_weight is None else total_weight(row_weight)
+        if row_weight is None:
+            return total_weight(target_weight)
+        return total_weight(weighted_product(row_weight, target_weight))
+
+    row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
+    return Targets(labels, soft_target, class_weight, pos_weight, counted, row_weight, total)
+
+
 def prepare(
     loss: Loss,
     first: object,
@@ -536,57 +631,14 @@ def prepare(
     plan = make_plan(
         loss, array.shape, array.dtype, target_array.shape, target_array.dtype, options=options
     )
-    dtype = plan.dtype
-    values = _as_rows(array.astype(dtype, copy=False), plan)
-    counted = check_where(options["where"], plan.batch_shape, plan.what)
-    if counted is not None:
-        counted = counted.reshape(-1)
-    masked = _left_out_by_masks(plan, first_mask, target_mask)
-    counted = _keep(counted, None if masked is None else ~masked)
-
-    labels = soft_target = target_sums = class_weight = pos_weight = None
-    if loss.categorical:
-        labels, soft_target, counted = _categorical_target(plan, target_array, counted)
-        if not loss.from_logits:
-            _check_probability_rows(values, name, counted)
-        class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
-        if soft_target is not None:
-            target_sums = _row_sums(soft_target)
-            warn_if_rows_do_not_sum_to_one(target_sums, "target", counted)
-    else:
-        shaped_counted = None if counted is None else counted.reshape(plan.shape)
-        soft_target = check_binary_target(target_array, dtype, shaped_counted).reshape(-1)
-        if not loss.from_logits:
-            check_unit_interval(values, name, counted)
-        if options["pos_weight"] is not None:
-            pos_weight = check_weight(
-                options["pos_weight"], "pos_weight", plan.shape, plan.what, dtype
-            )
-            pos_weight = pos_weight[()] if pos_weight.ndim == 0 else pos_weight.reshape(-1)
-
-    row_weight: Any = None
-    if options["sample_weight"] is not None:
-        row_weight = check_weight(
-            options["sample_weight"], "sample_weight", plan.batch_shape, plan.what, dtype
-        ).reshape(-1)
-    if counted is not None:
-        row_weight = np.where(counted, 1 if row_weight is None else row_weight, 0).astype(dtype)
-
-    def weigh_rows(row_weight: Any, class_weight: FloatArray | None) -> float:
-        # D: each row weighs s * sum_c w_c t_c with the unsmoothed target (binary: s).
-        target_weight: Any = None  # sum_c w_c t_c of each row; None: 1 for every row
-        if labels is not None and class_weight is not None:
-            target_weight = class_weight[labels]
-        elif target_sums is not None:
-            assert soft_target is not None
-            target_weight = target_sums if class_weight is None else soft_target @ class_weight
-        if target_weight is None:
-            return float(values.shape[0]) if row_weight is None else total_weight(row_weight)
-        if row_weight is None:
-            return total_weight(target_weight)
-        return total_weight(weighted_product(row_weight, target_weight))
-
-    row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
+    values = _as_rows(array.astype(plan.dtype, copy=False), plan)
+    targets = lay_out_targets(
+        plan,
+        target_array,
+        options=options,
+        left_out=_left_out_by_masks(plan, first_mask, target_mask),
+        values=values,
+    )
     grad = grad_rows = hess = hess_rows = None
     if return_grad or return_hess:
         inputs = (first, target, *options.values())
@@ -596,13 +648,7 @@ def prepare(
     return Prepared(
         plan=plan,
         values=values,
-        labels=labels,
-        target=soft_target,
-        class_weight=class_weight,
-        pos_weight=pos_weight,
-        counted=counted,
-        row_weight=row_weight,
-        total=total,
+        **targets._asdict(),
         grad=grad,
         grad_rows=grad_rows,
         hess=hess,

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import os
 import queue
@@ -50,7 +51,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["get_num_threads", "num_threads", "run_in_ranges", "scratch", "set_num_threads"]
+__all__ = [
+    "can_pin_blas",
+    "get_num_threads",
+    "num_threads",
+    "one_blas_thread",
+    "run_in_ranges",
+    "scratch",
+    "set_num_threads",
+]
 
 _ENV_VAR = "CROSSENTROPY_NUM_THREADS"
 _Result = TypeVar("_Result")
@@ -334,10 +343,67 @@ class _Runtime:
 _runtime = _Runtime()
 
 
+class _BlasPin:
+    """BLAS held to one thread while at least one call asks for it (see :func:`one_blas_thread`).
+
+    The first call in sets the limit and the last one out restores what was there, so
+    that calls overlapping in time from several threads never restore a limit another
+    still relies on, nor leave one behind.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()  # a call nested in a signal handler may need it
+        self.users = 0
+        self.limits: Any = None
+
+
+_blas_pin = _BlasPin()
+
+
 def _replace_runtime() -> None:
     """Give a forked child a runtime of its own: the parent's workers are not in it."""
-    global _runtime  # noqa: PLW0603
+    global _runtime, _blas_pin  # noqa: PLW0603
     _runtime = _Runtime()
+    _blas_pin = _BlasPin()
+
+
+@functools.cache
+def can_pin_blas() -> bool:
+    """Return whether :func:`one_blas_thread` can limit BLAS (threadpoolctl is installed)."""
+    try:
+        import threadpoolctl  # noqa: F401, PLC0415  (optional)
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Hold the BLAS library behind NumPy's matrix products to one thread inside the block.
+
+    For work that runs matrix products on several threads of its own, where BLAS threads
+    on top would oversubscribe the cores. It uses threadpoolctl, which is optional:
+    without it (see :func:`can_pin_blas`) nothing changes. The limit is the process's:
+    matrix products on other threads of the process run on one thread too meanwhile.
+    """
+    if not can_pin_blas():
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415  (optional)
+
+    pin = _blas_pin
+    with pin.lock:
+        if pin.users == 0:
+            pin.limits = threadpool_limits(limits=1, user_api="blas")
+        pin.users += 1
+    try:
+        yield
+    finally:
+        with pin.lock:
+            pin.users -= 1
+            if pin.users == 0:
+                pin.limits.restore_original_limits()
+                pin.limits = None
 
 
 if hasattr(os, "register_at_fork"):

@@ -32,6 +32,7 @@ __all__ = [
     "check_focal",
     "check_ignore_index",
     "check_label_smoothing",
+    "check_memory_budget",
     "check_out",
     "check_real_dtype",
     "check_reduction",
@@ -40,6 +41,7 @@ __all__ = [
     "check_weight",
     "check_where",
     "check_where_dtype",
+    "refuse_masked",
     "unmasked",
     "value_bounds",
     "warn",
@@ -118,7 +120,7 @@ def unmasked(value: object, name: str, fill: float) -> tuple[object, BoolArray |
     return value.filled(fill), mask
 
 
-def _refuse_masked(value: object, name: str) -> object:
+def refuse_masked(value: object, name: str) -> object:
     """Return the data of `value`, or raise if it is a masked array with masked entries."""
     if isinstance(value, np.ma.MaskedArray):
         if np.ma.getmaskarray(value).any():
@@ -191,6 +193,20 @@ def check_label_smoothing(label_smoothing: object) -> float:
         msg = f"label_smoothing must be in [0, 1], got {label_smoothing!r}"
         raise ValueError(msg)
     return value
+
+
+def check_memory_budget(memory_budget: object) -> int:
+    """Return `memory_budget`, a positive int: a number of bytes."""
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int | np.integer):
+        msg = (
+            "memory_budget must be an int, a number of bytes, got "
+            f"{memory_budget!r} of type {type(memory_budget).__name__}"
+        )
+        raise TypeError(msg)
+    if memory_budget < 1:
+        msg = f"memory_budget must be a positive number of bytes, got {memory_budget}"
+        raise ValueError(msg)
+    return int(memory_budget)
 
 
 def check_eps(eps: object, dtype: np.dtype[Any]) -> float:
@@ -270,7 +286,7 @@ def check_weight(
 
     The weight is read once, block by block, for its minimum and maximum.
     """
-    converted = as_float_argument(_refuse_masked(weight, name), name, dtype)
+    converted = as_float_argument(refuse_masked(weight, name), name, dtype)
     array = broadcast_argument(converted, name, shape, what)
     low, high = value_bounds(converted) if converted.size else (0, 0)
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -295,7 +311,7 @@ def check_class_weight(
             f"got {kind}; pass for instance np.array([weights[c] for c in range({n_classes})])"
         )
         raise TypeError(msg)
-    weight = as_float_argument(_refuse_masked(class_weight, "class_weight"), "class_weight", dtype)
+    weight = as_float_argument(refuse_masked(class_weight, "class_weight"), "class_weight", dtype)
     if weight.shape != (n_classes,):
         msg = (
             f"class_weight must have shape ({n_classes},), one weight per class, "
@@ -309,7 +325,7 @@ def check_where(where: object, shape: tuple[int, ...], what: str) -> BoolArray |
     """Return `where` as a boolean array broadcast to `shape`, or None."""
     if where is None:
         return None
-    array = np.asarray(_refuse_masked(where, "where"))
+    array = np.asarray(refuse_masked(where, "where"))
     check_where_dtype(array)
     return broadcast_argument(array, "where", shape, what)  # type: ignore[no-any-return]
 
