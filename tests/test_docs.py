@@ -213,7 +213,7 @@ def test_gallery_runs_every_example_but_the_listed_ones(monkeypatch):
     for path in EXAMPLES:
         executed = re.search(pattern, str(path)) is not None
         assert executed == (path.name not in not_executed), path.name
-    assert conf["extensions"][-1] == "apiref"  # type: ignore[index]
+    assert "apiref" in conf["extensions"]  # type: ignore[operator]
 
 
 def test_every_example_has_a_gallery_title():
