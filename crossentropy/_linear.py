@@ -180,10 +180,10 @@ def _too_small(
         else:
             low = middle + 1
     classes = min(n_classes, _MIN_TILE_CLASSES)
-    what = "and its gradients " if grad else ""
+    what = "the loss and its gradients need" if grad else "the loss needs"
     msg = (
         f"memory_budget of {budget} bytes is too small for one tile of 1 row of {classes} "
-        f"classes in {dtype} with the buffers its loss {what}needs: give at least {low} bytes"
+        f"classes in {dtype} with the buffers {what}: give at least {low} bytes"
     )
     return ValueError(msg)
 
