@@ -11,6 +11,16 @@ call (which also makes the per-thread block buffers the kernels keep) and on a l
 one; one ``np.exp`` over the same logits, split over the threads, is printed as the
 bound that a pass over the logits cannot beat.
 
+The fused linear layer (i) is timed against ``F.linear_cross_entropy`` with its chunked
+CPU path (``options=LinearCrossEntropyOptions()``), forward and backward, on a language
+model's last layer: 4096x512 hidden states, 32768 classes, float32; it takes seconds
+per call, so it gets at most ``LINEAR_REPEATS`` repeats. For it the script also
+prints (j) the peak extra memory of ``linear_cross_entropy`` beyond the gradients it
+returns, in a fresh process, for that call and for a forward pass over 4096x256
+hidden states and 131072 classes, and (k) the share of its time spent outside the
+three matrix products, against the same products run alone on the same tiles and
+threads.
+
 PyTorch (``torch==2.13.0``) and scikit-learn must be importable: the script changes
 nothing in the environment unless asked to with ``--install-peers``, which pip-installs
 the ones that are missing into this interpreter. ``nox -s compare`` installs them in a
@@ -19,7 +29,7 @@ CPU-only one, point pip at PyTorch's CPU wheel index first (``PIP_EXTRA_INDEX_UR
 
 Usage::
 
-    python benchmarks/compare.py [--threads 1,2] [--repeats 15] [--quick]
+    python benchmarks/compare.py [--threads 1,2] [--repeats 15] [--quick] [--cases a,i]
                                  [--json results.json] [--plot ratios.png] [--strict]
                                  [--install-peers]
 """
@@ -75,6 +85,38 @@ for _ in range(2):
 print(*peaks, logits.nbytes)
 """
 
+# The fused linear layer: (rows, features, classes) of the timed case and of the
+# forward pass whose memory is measured; the most repeats of its timing.
+LINEAR_SHAPE = (4096, 512, 32768)
+LINEAR_FORWARD_SHAPE = (4096, 256, 131072)
+LINEAR_REPEATS = 2
+# (j) peak extra memory beyond the returned gradients, in bytes; (k) the most of the
+# time spent outside the three matrix products.
+LINEAR_MEMORY_LIMITS = {"forward+grad": 64 * 2**20, "forward": 128 * 2**20}
+LINEAR_OUTSIDE_PRODUCTS = 0.15
+
+# Run in a fresh interpreter: argv = threads, 0|1 (return_grad), rows, features,
+# classes. Prints the peak extra memory of a call beyond what it returns, in bytes.
+LINEAR_MEMORY_PROBE = """
+import sys, tracemalloc
+import numpy as np
+import crossentropy as ce
+
+ce.set_num_threads(int(sys.argv[1]))
+grad = sys.argv[2] == "1"
+n_rows, n_features, n_classes = (int(n) for n in sys.argv[3:6])
+rng = np.random.default_rng(0)
+hidden = rng.standard_normal((n_rows, n_features), dtype=np.float32)
+weight = rng.standard_normal((n_classes, n_features), dtype=np.float32) * np.float32(0.05)
+labels = rng.integers(0, n_classes, size=n_rows)
+tracemalloc.start()
+before = tracemalloc.get_traced_memory()[0]
+result = ce.linear_cross_entropy(hidden, weight, labels, return_grad=grad)
+peak = tracemalloc.get_traced_memory()[1] - before
+returned = sum(g.nbytes for g in result[1] if g is not None) if grad else 0
+print(peak - returned)
+"""
+
 
 def check_peers(*, install: bool) -> None:
     """Make sure PyTorch and scikit-learn import; pip-install the missing ones if `install`.
@@ -109,6 +151,7 @@ class Case:
     theirs: Callable[[], Any]
     rtol: float
     results: dict[int, dict[str, float]] = field(default_factory=dict)
+    max_repeats: int | None = None  # for cases of seconds per call
 
 
 def as_arrays(value: Any) -> list[np.ndarray]:
@@ -119,7 +162,8 @@ def as_arrays(value: Any) -> list[np.ndarray]:
 
 def check_agreement(case: Case, ours: Any, theirs: Any, threads: int) -> None:
     pairs = zip(as_arrays(ours), as_arrays(theirs), strict=True)
-    for what, (a, b) in zip(("loss", "gradient"), pairs, strict=False):
+    names = ("loss", "gradient", "second gradient")
+    for what, (a, b) in zip(names, pairs, strict=False):
         # Gradient entries are tiny where the softmax is: tolerate rtol of the largest.
         atol = case.rtol * float(np.max(np.abs(b), initial=0.0)) if b.ndim else 0.0
         if a.shape != b.shape or not np.allclose(a, b, rtol=case.rtol, atol=atol):
@@ -134,6 +178,7 @@ def check_agreement(case: Case, ours: Any, theirs: Any, threads: int) -> None:
 def best_of_interleaved(case: Case, repeats: int, threads: int) -> tuple[float, float]:
     """Best times of ours and theirs, alternated, after a checked warm-up call of each."""
     check_agreement(case, case.ours(), case.theirs(), threads)
+    repeats = min(repeats, case.max_repeats or repeats)
     ours_times, theirs_times = [], []
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -233,7 +278,109 @@ def build_cases() -> list[Case]:
             1e-10,
         )
     )
+    cases.append(linear_case(rng))
     return cases
+
+
+def linear_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hidden states, weight and labels of the last layer of a language model (i)."""
+    n_rows, n_features, n_classes = LINEAR_SHAPE
+    hidden = rng.standard_normal((n_rows, n_features), dtype=np.float32)
+    weight = rng.standard_normal((n_classes, n_features), dtype=np.float32) * np.float32(0.05)
+    return hidden, weight, rng.integers(0, n_classes, size=n_rows)
+
+
+def linear_case(rng: np.random.Generator) -> Case:
+    """(i): the fused linear layer, forward and gradients, against PyTorch's chunked path."""
+    import torch
+    import torch.nn.functional as F
+
+    hidden, weight, labels = linear_data(rng)
+    h, w, y = (torch.from_numpy(a) for a in (hidden, weight, labels))
+    options = torch.nn.LinearCrossEntropyOptions()
+
+    def ours():
+        loss, grads = ce.linear_cross_entropy(hidden, weight, labels, return_grad=True)
+        return loss, grads.hidden, grads.weight
+
+    def theirs():
+        h_leaf, w_leaf = h.detach().requires_grad_(), w.detach().requires_grad_()
+        loss = F.linear_cross_entropy(h_leaf, w_leaf, y, options=options)
+        loss.backward()
+        return loss.detach(), h_leaf.grad, w_leaf.grad
+
+    n_rows, n_features, n_classes = LINEAR_SHAPE
+    name = f"linear {n_rows}x{n_features} -> {n_classes} f32, forward+grad"
+    peer = "F.linear_cross_entropy chunked+backward"
+    return Case("i", name, peer, 0.8, ours, theirs, 1e-4, max_repeats=LINEAR_REPEATS)
+
+
+def linear_memory(threads: int) -> dict[str, float]:
+    """(j): the peak extra memory of linear_cross_entropy beyond what it returns, in bytes."""
+    peaks = {}
+    for name, grad, shape in (
+        ("forward+grad", "1", LINEAR_SHAPE),
+        ("forward", "0", LINEAR_FORWARD_SHAPE),
+    ):
+        command = [sys.executable, "-c", LINEAR_MEMORY_PROBE, str(threads), grad]
+        command += [str(n) for n in shape]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        peaks[name] = float(output)
+    return peaks
+
+
+def linear_products(threads: int, repeats: int) -> tuple[float, float]:
+    """(k): best times of linear_cross_entropy (i) and of its three products alone.
+
+    The products run as the call runs them: the same tiles (``_linear._layout``), the
+    same threads, BLAS held to one thread the same way, the weight's gradient added a
+    class chunk at a time; only the kernel, the bias and the bookkeeping are left out.
+    """
+    from crossentropy import _linear, _threads
+
+    hidden, weight, labels = linear_data(np.random.default_rng(0))
+    n_rows, n_features, n_classes = LINEAR_SHAPE
+    count = _linear._threads(n_rows, n_classes, n_features)
+    layout = _linear._layout(
+        n_rows, n_classes, n_features, np.dtype(np.float32), _linear.DEFAULT_MEMORY_BUDGET,
+        grad=True, threads=count,
+    )  # fmt: skip
+    assert layout is not None
+    grad_hidden = np.empty_like(hidden)
+    grad_weight = np.zeros_like(weight)
+    n_tiles = -(-n_rows // layout.rows)
+
+    def tiles(start: int, stop: int) -> None:
+        tile = np.empty((layout.rows, n_classes), dtype=np.float32)
+        share = np.empty((layout.chunk, n_features), dtype=np.float32)
+        for index in range(start, stop):
+            begin, end = index * layout.rows, min((index + 1) * layout.rows, n_rows)
+            logits, rows = tile[: end - begin], hidden[begin:end]
+            np.matmul(rows, weight.T, out=logits)
+            np.matmul(logits, weight, out=grad_hidden[begin:end])
+            for first in range(0, n_classes, layout.chunk):
+                last = min(first + layout.chunk, n_classes)
+                np.matmul(logits[:, first:last].T, rows, out=share[: last - first])
+                grad_weight[first:last] += share[: last - first]
+
+    def products() -> None:
+        if layout.threads == 1:
+            tiles(0, n_tiles)
+            return
+        with _threads.one_blas_thread():
+            _threads.run_in_ranges(tiles, n_tiles, layout.rows * n_classes)
+
+    def call() -> None:
+        ce.linear_cross_entropy(hidden, weight, labels, return_grad=True)
+
+    times: dict[str, list[float]] = {"call": [], "products": []}
+    with ce.num_threads(threads):
+        for _ in range(repeats):
+            for name, run in (("call", call), ("products", products)):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return min(times["call"]), min(times["products"])
 
 
 def peak_memory(threads: int) -> dict[str, dict[str, float]]:
@@ -351,6 +498,46 @@ def print_memory(memory: dict[int, dict[str, dict[str, float]]]) -> bool:
     return passed
 
 
+def print_linear(linear: dict[int, dict[str, Any]]) -> bool:
+    """Print the (j) and (k) table of the fused linear layer; return whether both pass."""
+    rows, features, classes = LINEAR_SHAPE
+    forward = "x".join(str(n) for n in LINEAR_FORWARD_SHAPE[:2]) + f" -> {LINEAR_FORWARD_SHAPE[2]}"
+    print("| | linear_cross_entropy, f32 | threads | measured | limit | |")
+    print("| --- | --- | --: | --: | --: | --- |")
+    passed = True
+    for threads, result in linear.items():
+        lines = [
+            (
+                f"j | peak extra memory beyond the gradients, {rows}x{features} -> {classes}, "
+                "forward+grad",
+                result["memory"]["forward+grad"] / 2**20,
+                LINEAR_MEMORY_LIMITS["forward+grad"] / 2**20,
+                "MiB",
+            ),
+            (
+                f"j | peak extra memory, {forward}, forward",
+                result["memory"]["forward"] / 2**20,
+                LINEAR_MEMORY_LIMITS["forward"] / 2**20,
+                "MiB",
+            ),
+            (
+                f"k | time outside the three products ({result['call_ms']:.0f} ms in all, "
+                f"{result['products_ms']:.0f} ms of products)",
+                result["outside_products"],
+                LINEAR_OUTSIDE_PRODUCTS,
+                "",
+            ),
+        ]
+        for what, value, limit, unit in lines:
+            ok = value <= limit
+            passed &= ok
+            print(
+                f"| {what} | {threads} | {value:.3f} {unit} | {limit:.3f} {unit} | "
+                f"{'pass' if ok else 'FAIL'} |"
+            )
+    return passed
+
+
 def plot(cases: list[Case], thread_counts: list[int], path: str, title: str) -> None:
     """Save a bar chart of the ratios, with the targets marked, as a PNG."""
     import matplotlib as mpl
@@ -396,6 +583,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=15, help="interleaved repeats (15)")
     parser.add_argument("--quick", action="store_true", help="3 repeats, for a smoke test")
+    parser.add_argument(
+        "--cases", help="comma-separated keys of the cases to run (default: all, a to i)"
+    )
     parser.add_argument("--json", metavar="PATH", help="save the results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="save a bar chart of the ratios (PNG)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
@@ -413,6 +603,9 @@ def main() -> None:
     import torch
 
     cases = build_cases()
+    if args.cases:
+        keys = set(args.cases.split(","))
+        cases = [case for case in cases if case.key in keys]
     busy = {"before": warn_if_busy("before the timings")}
     for threads in thread_counts:
         torch.set_num_threads(threads)
@@ -424,8 +617,19 @@ def main() -> None:
                     "theirs_ms": theirs_time * 1e3,
                     "ratio": ours_time / theirs_time,
                 }
-    memory = {threads: peak_memory(threads) for threads in thread_counts}
+    keys = {case.key for case in cases}
+    memory = {threads: peak_memory(threads) for threads in thread_counts} if "a" in keys else {}
     exp_ms = {threads: exp_bound(threads, repeats) * 1e3 for threads in thread_counts}
+    linear: dict[int, dict[str, Any]] = {}
+    if "i" in keys:
+        for threads in thread_counts:
+            call, products = linear_products(threads, min(repeats, LINEAR_REPEATS))
+            linear[threads] = {
+                "memory": linear_memory(threads),
+                "call_ms": call * 1e3,
+                "products_ms": products * 1e3,
+                "outside_products": 1 - products / call,
+            }
     busy["after"] = warn_if_busy("after the timings")
 
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -437,16 +641,23 @@ def main() -> None:
     print(f"best of {repeats} interleaved repeats; ratio = crossentropy / peer; values agree\n")
     passed = print_table(cases, thread_counts)
     print()
-    passed &= print_memory(memory)
-    print()
-    forward = cases[0].results
+    if memory:
+        passed &= print_memory(memory)
+        print()
+    if linear:
+        passed &= print_linear(linear)
+        print()
+    forward = cases[0].results if cases[0].key == "a" else None
     for threads in thread_counts:
-        ours_ms = forward[threads]["ours_ms"]
-        print(
+        line = (
             f"one np.exp over the 16384x1000 f32 logits on {threads} thread(s): "
-            f"{exp_ms[threads]:.2f} ms; our forward pass (a): {ours_ms:.2f} ms "
-            f"= {ours_ms / exp_ms[threads]:.2f} x np.exp"
+            f"{exp_ms[threads]:.2f} ms"
         )
+        if forward is not None:
+            ours_ms = forward[threads]["ours_ms"]
+            ratio = ours_ms / exp_ms[threads]
+            line += f"; our forward pass (a): {ours_ms:.2f} ms = {ratio:.2f} x np.exp"
+        print(line)
     print("\nevery target met" if passed else "\nsome targets were missed")
 
     if args.json:
@@ -466,6 +677,11 @@ def main() -> None:
                         for c in cases
                     ],
                     "memory": {"limits": MEMORY_LIMITS, "fractions": memory},
+                    "linear": {
+                        "memory_limits": LINEAR_MEMORY_LIMITS,
+                        "outside_products_limit": LINEAR_OUTSIDE_PRODUCTS,
+                        "results": linear,
+                    },
                     "exp_ms": exp_ms,
                     "busy_cores": busy,
                     "passed": passed,

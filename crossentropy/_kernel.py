@@ -18,6 +18,21 @@ is formed in the same buffer as the exponentials, and the diagonal of the Hessia
 :math:`A\,p_c (1 - p_c)` with :math:`p = \operatorname{softmax}(x)`, from them too.
 
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
+
+Tiles of classes
+----------------
+A caller that cannot hold whole rows (the fused linear layer) gives the kernel tiles of
+classes, for integer targets: :func:`add_class_tile` adds the per-row sums of a tile
+to :class:`RowSums`, which holds them relative to the largest logit seen so far. When
+a tile raises the maximum from :math:`m` to :math:`m'`, the sums so far are rescaled,
+:math:`1 + \sum_{c \ne k} e^{x_c - m}` by :math:`e^{m - m'}`, and the tile's by
+:math:`e^{m_b - m'}`; every piece is non-negative and the exact 1 of the overall maximum
+stays out of the sum, as in one pass over the whole row. The margin of the label is
+:math:`(m - m_y) + (m_y - x_y)`, with :math:`m_y` the maximum of the tile holding it, and
+the smoothing sums gain :math:`W (m' - m)` for the weight :math:`W` of the classes
+seen: sums of non-negative terms too. :func:`class_tiles_losses` combines the sums as
+the kernel combines its own, and :func:`class_tile_gradient` forms a tile's columns of
+the gradient from the sums of all classes, shifting by the overall maximum.
 """
 
 from __future__ import annotations
@@ -30,7 +45,14 @@ from ._prepare import Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray
 
-__all__ = ["softmax_cross_entropy", "work_elements"]
+__all__ = [
+    "RowSums",
+    "add_class_tile",
+    "class_tile_gradient",
+    "class_tiles_losses",
+    "softmax_cross_entropy",
+    "work_elements",
+]
 
 # Elements of one block of rows: a block and its exponentials stay in the L2 cache,
 # and blocks are large enough that the cost of a NumPy call is small beside its work.
@@ -46,12 +68,18 @@ class _Problem:
     it is, (rows, classes), when the class axis is long; transposed, (classes, rows),
     when it is short, so that a reduction over classes runs over whole contiguous rows.
     A block never writes outside its own rows of the per-row results.
+
+    `call` may hold a tile of classes, ``first_class:first_class + n`` of rows of
+    ``call.plan.n_classes`` (integer targets only): the labels found in the tile then
+    count as its columns, and the class weights of its columns are its own, while the
+    weight ``A`` of each row is that of the whole row. With `sums`, the sums of all the
+    classes of the rows, the pass forms the tile's gradient from them (see
+    :class:`RowSums`) instead of sums of its own.
     """
 
-    def __init__(self, call: Prepared) -> None:
+    def __init__(self, call: Prepared, first_class: int = 0, sums: RowSums | None = None) -> None:
         logits = call.values
         labels = call.labels
-        class_weight = call.class_weight
         label_smoothing = call.plan.label_smoothing
         n_rows, n_classes = logits.shape
         dtype = logits.dtype.type
@@ -59,6 +87,17 @@ class _Problem:
         self.logits = logits
         self.labels = labels
         self.soft_target = call.target
+        self.sums = sums
+        # A tile of classes: the labels found in it, as its columns (0 where not found).
+        self.found: np.ndarray[Any, Any] | None = None
+        class_weight = call.class_weight
+        if n_classes != call.plan.n_classes:
+            assert labels is not None, "tiles of classes take integer targets"
+            local = labels - first_class
+            self.found = (local >= 0) & (local < n_classes)
+            self.labels = np.where(self.found, local, 0)
+            if class_weight is not None:
+                class_weight = class_weight[first_class : first_class + n_classes]
         self.class_weight = class_weight
         self.hard_fraction = dtype(hard_fraction)
         self.smooth_share = dtype(smooth_share)
@@ -66,8 +105,9 @@ class _Problem:
         self.grad = call.grad_rows
         self.hess = call.hess_rows
         self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
-        # Per row: sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for integer
-        # targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
+        # Per row: the maximum m; sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for
+        # integer targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
+        self.maximum = np.empty(n_rows, dtype=dtype)
         self.others = np.empty(n_rows, dtype=dtype)
         self.margin = np.empty(n_rows, dtype=dtype)
         self.spread = np.empty(n_rows, dtype=dtype) if label_smoothing > 0 else None
@@ -75,20 +115,25 @@ class _Problem:
         # that a class of weight 0 contributes exactly 0, even with a logit of -inf.
         self.smooth_classes: np.ndarray[Any, Any] | None = None
         self.smooth_weight: FloatArray | None = None
-        class_weight_sum = dtype(n_classes)
+        # The weight of the classes that smoothing reaches: of the whole row, and of
+        # the columns of this call.
+        class_weight_sum = dtype(call.plan.n_classes)
+        self.columns_smooth_weight = float(n_classes)
         if class_weight is not None:
-            class_weight_sum = class_weight.sum(dtype=np.float64).astype(logits.dtype)
+            assert call.class_weight is not None
+            class_weight_sum = call.class_weight.sum(dtype=np.float64).astype(logits.dtype)
             positive = class_weight > 0
             if not np.all(positive):
                 self.smooth_classes = np.flatnonzero(positive)
             self.smooth_weight = class_weight[positive]
+            self.columns_smooth_weight = float(self.smooth_weight.sum(dtype=np.float64))
         # A = sum_c a_c per row: known before the pass for integer targets.
         self.hard: Any = None
         self.target_weight: Any
         if labels is None:
             self.target_weight = np.empty(n_rows, dtype=dtype)
         else:
-            label_weight = 1.0 if class_weight is None else class_weight[labels]
+            label_weight = 1.0 if call.class_weight is None else call.class_weight[labels]
             self.hard = self.hard_fraction * label_weight
             self.target_weight = self.hard + self.smooth_share * class_weight_sum
 
@@ -124,8 +169,24 @@ class _Problem:
         n_classes = block.shape[1]
         rows = np.arange(n)
         grad_block = None if self.grad is None else self.grad[start:stop]
+        sums = self.sums
         with np.errstate(invalid="ignore"):
-            if self.transposed:
+            if sums is not None:
+                # A tile's gradient from the sums of all classes: e^(x - m) with m the
+                # maximum of the whole row (exactly 1 where the tile holds it).
+                row_max = sums.maximum[start:stop]
+                others = sums.others[start:stop]
+                if self.transposed:
+                    work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
+                    np.copyto(work, block.T)
+                    np.subtract(work, row_max, out=work)
+                else:
+                    work = buffer[:n]
+                    if grad_block is not None and grad_block.flags.c_contiguous:
+                        work = grad_block
+                    np.subtract(block, row_max[:, None], out=work)
+                np.exp(work, out=work)
+            elif self.transposed:
                 # (classes, rows), contiguous: the maxima are found by comparing with 0
                 # after the shift, and may tie; the exponential of each is exactly 1.
                 work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
@@ -146,15 +207,20 @@ class _Problem:
                 if grad_block is not None and grad_block.flags.c_contiguous:
                     work = grad_block
                 top = np.argmax(block, axis=1)
-                np.subtract(block, block[rows, top][:, None], out=work)
+                row_max = block[rows, top]
+                np.subtract(block, row_max[:, None], out=work)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
                 work[rows, top] = 0
                 others = work.sum(axis=1)
-        self.others[start:stop] = others
+        if sums is None:
+            self.maximum[start:stop] = row_max
+            self.others[start:stop] = others
         if grad_block is None:
             return
-        if self.transposed:
+        if sums is not None:
+            pass  # nothing was left out of the exponentials
+        elif self.transposed:
             np.add(work, is_max, out=work)
         else:
             work[rows, top] = 1
@@ -256,6 +322,9 @@ class _Problem:
             at_labels -= scaled_hard
             at_labels -= scaled_hard * others
             at_labels /= denominator
+            if self.found is not None:  # a tile of classes: the labels it holds
+                found = self.found[start:stop]
+                positions, at_labels = positions[found], at_labels[found]
             exps.reshape(-1)[positions] = at_labels
             if self.spread is not None:
                 share = self.per_row(call.grad_scale(start, stop) * self.smooth_share)
@@ -279,15 +348,78 @@ class _Problem:
 
     def losses(self) -> FloatArray:
         """Combine the per-row sums into ``A log(1 + others) + margin``."""
-        log_sum = np.log1p(self.others)
-        if self.labels is None:
-            margin = self.margin
-        else:
-            margin = weighted_product(self.hard, self.margin)
-            if self.spread is not None:
-                margin += self.smooth_share * self.spread
+        return self.combine(self.others, self.margin, self.spread)
+
+    def combine(self, others: FloatArray, margin: FloatArray, spread: Any) -> FloatArray:
+        """Return ``A log(1 + others) + margin`` from per-row sums (of this call or merged).
+
+        For integer targets the margin is ``a_y (m - x_y) + (eps / C) spread``.
+        """
+        log_sum = np.log1p(others)
+        if self.labels is not None:
+            margin = weighted_product(self.hard, margin)
+            if spread is not None:
+                margin = margin + self.smooth_share * spread
         losses: FloatArray = weighted_product(self.target_weight, log_sum) + margin
         return losses.astype(self.logits.dtype, copy=False)
+
+
+class RowSums:
+    """The per-row sums of the tiles of classes added so far, for integer targets.
+
+    All are relative to ``maximum``, the largest logit seen (-inf before any tile):
+    ``others``, the sum of ``exp(x_c - maximum)`` over every class but one that holds
+    the maximum; ``margin``, ``label_maximum - x_y``, with ``label_maximum`` the maximum
+    of the tile that holds the label; ``spread``, ``sum_c w_c (maximum - x_c)`` over the
+    classes that smoothing reaches (None without smoothing), whose weights add up to
+    ``smooth_weight``. Every update adds non-negative terms. A tile whose logits are
+    all -inf in a row adds nothing to its ``others`` (and an infinite ``spread`` if
+    smoothing reaches a class of it); NaN propagates.
+    """
+
+    def __init__(self, n_rows: int, dtype: np.dtype[Any], *, smoothing: bool) -> None:
+        self.maximum = np.full(n_rows, -np.inf, dtype=dtype)
+        self.others = np.zeros(n_rows, dtype=dtype)
+        self.label_maximum = np.full(n_rows, np.nan, dtype=dtype)
+        self.margin = np.zeros(n_rows, dtype=dtype)
+        self.spread = np.zeros(n_rows, dtype=dtype) if smoothing else None
+        self.smooth_weight = 0.0
+
+    def add(self, tile: _Problem) -> None:
+        """Merge the sums of a tile of classes (a finished pass of `tile`)."""
+        new = tile.maximum
+        old = self.maximum
+        empty = new == -np.inf  # only -inf logits in the tile
+        grows = new > old
+        with np.errstate(invalid="ignore"):
+            maximum = np.maximum(old, new)  # NaN stays NaN
+            # Rescale the sums so far (where the maximum grows) or the tile's (elsewhere).
+            # exp(<= 0): no overflow; the -inf of a row without tiles yet gives 0.
+            kept = self.others + (1 + tile.others) * np.exp(new - old)
+            raised = tile.others + (1 + self.others) * np.exp(old - new)
+            others = np.where(grows, raised, kept)
+            self.others = np.where(empty, self.others, others).astype(old.dtype, copy=False)
+            assert tile.found is not None
+            found = tile.found
+            self.label_maximum = np.where(found, new, self.label_maximum)
+            self.margin = np.where(found, np.where(empty, np.inf, tile.margin), self.margin)
+            if self.spread is not None:
+                assert tile.spread is not None
+                spread = self.spread
+                if self.smooth_weight > 0:  # the classes so far, from the old maximum
+                    spread = spread + np.where(grows, self.smooth_weight * (maximum - old), 0)
+                weight = tile.columns_smooth_weight
+                added = tile.spread + weight * (maximum - new)  # >= 0 terms
+                added = np.where(empty, np.inf if weight > 0 else 0.0, added)
+                self.spread = (spread + added).astype(old.dtype, copy=False)
+                self.smooth_weight += weight
+        self.maximum = maximum
+
+    def margins(self) -> FloatArray:
+        """Return ``maximum - x_y`` per row, as ``(maximum - label_maximum) + margin``."""
+        with np.errstate(invalid="ignore"):
+            margin: FloatArray = (self.maximum - self.label_maximum) + self.margin
+        return margin
 
 
 def softmax_cross_entropy(call: Prepared) -> FloatArray:
@@ -313,3 +445,33 @@ def work_elements(n_rows: int, n_classes: int) -> int:
     """
     block_rows = max(1, _BLOCK_ELEMENTS // max(n_classes, 1))
     return 3 * min(block_rows, n_rows) * n_classes
+
+
+def add_class_tile(call: Prepared, first_class: int, sums: RowSums) -> None:
+    """Add a tile of classes to the per-row sums of its rows.
+
+    ``call.values`` holds classes ``first_class:first_class + n`` of the rows of
+    ``call.plan.n_classes`` classes, with integer targets (``call.labels``, indices
+    into all the classes) and the class weights of all classes; no gradient is formed.
+    """
+    problem = _Problem(call, first_class)
+    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
+    sums.add(problem)
+
+
+def class_tiles_losses(call: Prepared, sums: RowSums) -> FloatArray:
+    """Return the per-row losses of rows whose every class `sums` holds.
+
+    As :func:`softmax_cross_entropy` returns them; `call` is any tile of those rows.
+    """
+    return _Problem(call).combine(sums.others, sums.margins(), sums.spread)
+
+
+def class_tile_gradient(call: Prepared, first_class: int, sums: RowSums) -> None:
+    """Write a tile's columns of the gradient into ``call.grad_rows``, from `sums`.
+
+    `sums` holds every class of the rows; the tile is as for :func:`add_class_tile`.
+    ``call.grad_rows`` may be ``call.values`` itself: the tile becomes its gradient.
+    """
+    problem = _Problem(call, first_class, sums)
+    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])

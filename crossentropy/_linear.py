@@ -33,7 +33,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._kernel import softmax_cross_entropy, work_elements
+from ._kernel import (
+    RowSums,
+    add_class_tile,
+    class_tile_gradient,
+    class_tiles_losses,
+    softmax_cross_entropy,
+    work_elements,
+)
 from ._prepare import Loss, Plan, Prepared, Targets, lay_out_targets, make_plan, part
 from ._reduction import reduce
 from ._threads import can_pin_blas, get_num_threads, num_threads, one_blas_thread, run_in_ranges
@@ -161,29 +168,35 @@ def _layout(
     return None
 
 
-def _too_small(
-    budget: int, n_classes: int, n_features: int, dtype: np.dtype[Any], *, grad: bool
-) -> ValueError:
-    """Return the error for a budget too small for one row of the smallest tile."""
+def smallest_budget(n_classes: int, n_features: int, dtype: np.dtype[Any], *, grad: bool) -> int:
+    """Return the smallest budget that holds one row of the smallest tile, in bytes."""
 
-    def enough(candidate: int) -> bool:
-        layout = _layout(1, n_classes, n_features, dtype, candidate, grad=grad, threads=1)
+    def enough(budget: int) -> bool:
+        layout = _layout(1, n_classes, n_features, dtype, budget, grad=grad, threads=1)
         return layout is not None
 
-    low, high = budget + 1, 2 * budget + 64
+    low, high = 1, 64
     while not enough(high):
         low, high = high + 1, 2 * high
-    while low < high:  # the smallest budget that is enough
+    while low < high:
         middle = (low + high) // 2
         if enough(middle):
             high = middle
         else:
             low = middle + 1
+    return low
+
+
+def _too_small(
+    budget: int, n_classes: int, n_features: int, dtype: np.dtype[Any], *, grad: bool
+) -> ValueError:
+    """Return the error for a budget too small for one row of the smallest tile."""
     classes = min(n_classes, _MIN_TILE_CLASSES)
+    needed = smallest_budget(n_classes, n_features, dtype, grad=grad)
     what = "the loss and its gradients need" if grad else "the loss needs"
     msg = (
         f"memory_budget of {budget} bytes is too small for one tile of 1 row of {classes} "
-        f"classes in {dtype} with the buffers {what}: give at least {low} bytes"
+        f"classes in {dtype} with the buffers {what}: give at least {needed} bytes"
     )
     return ValueError(msg)
 
@@ -253,7 +266,8 @@ def _check_arguments(hidden: object, weight: object, bias: object, target: objec
         )
         raise ValueError(msg)
     dtype = computation_dtype(hidden_array.dtype)
-    rows = np.ascontiguousarray(hidden_array.reshape(-1, n_features), dtype=dtype)
+    n_rows = math.prod(batch_shape)
+    rows = np.ascontiguousarray(hidden_array.reshape(n_rows, n_features), dtype=dtype)
     weight_array = weight_array.astype(dtype, copy=False)
     if not (weight_array.flags.c_contiguous or weight_array.flags.f_contiguous):
         weight_array = np.ascontiguousarray(weight_array)
@@ -310,25 +324,55 @@ class _Call:
     def run_tiles(self, start: int, stop: int) -> None:
         """Work through row tiles ``start:stop`` with this thread's buffers."""
         layout = self.layout
-        n_rows = self.hidden.shape[0]
+        n_rows, n_features = self.hidden.shape
         dtype = self.losses.dtype
-        tile = np.empty((layout.rows, layout.classes), dtype=dtype)
-        accumulator = None
+        tile = np.empty(layout.rows * layout.classes, dtype=dtype)
+        accumulator = hidden_share = None
         if self.grads is not None:
-            accumulator = np.empty((layout.chunk, self.hidden.shape[1]), dtype=dtype)
+            accumulator = np.empty((layout.chunk, n_features), dtype=dtype)
+            if self.class_tiled:
+                hidden_share = np.empty((layout.rows, n_features), dtype=dtype)
         for index in range(start, stop):
             begin = index * layout.rows
             end = min(begin + layout.rows, n_rows)
-            logits = tile[: end - begin]
-            if layout.classes < self.weight.shape[0]:
-                msg = "class tiles"
-                raise NotImplementedError(msg)
-            self.row_tile(begin, end, logits, accumulator)
+            if self.class_tiled:
+                self.class_tiles(begin, end, tile, accumulator, hidden_share)
+            else:
+                logits = tile[: (end - begin) * layout.classes].reshape(end - begin, -1)
+                self.row_tile(begin, end, logits, accumulator)
 
-    def prepared(self, start: int, stop: int, logits: FloatArray) -> Prepared:
-        """Return rows ``start:stop`` as a kernel's call on `logits` (their gradient in place)."""
+    @property
+    def class_tiled(self) -> bool:
+        """Whether the classes are tiled too."""
+        return bool(self.layout.classes < self.weight.shape[0])
+
+    def kernel(self, function: Any, *args: Any) -> Any:
+        """Call a function of the kernel: on this thread alone when tiles run on several."""
+        if self.layout.threads == 1:
+            return function(*args)
+        with num_threads(1):  # the other threads work on other tiles
+            return function(*args)
+
+    def logits(self, start: int, stop: int, first: int, last: int, tile: FloatArray) -> FloatArray:
+        """Form the logits of rows ``start:stop`` and classes ``first:last`` in `tile`."""
+        logits: FloatArray = tile[: (stop - start) * (last - first)].reshape(stop - start, -1)
+        np.matmul(self.hidden[start:stop], self.weight[first:last].T, out=logits)
+        if self.bias is not None:
+            logits += self.bias[first:last]
+        return logits
+
+    def prepared(
+        self, start: int, stop: int, logits: FloatArray, *, grad: bool | None = None
+    ) -> Prepared:
+        """Return rows ``start:stop`` as a kernel's call on `logits`.
+
+        With `grad` (by default, when the call has gradients) the kernel turns the
+        logits into their gradient in place.
+        """
         targets = self.targets
-        grad_rows = None if self.grads is None else logits
+        if grad is None:
+            grad = self.grads is not None
+        grad_rows = logits if grad else None
         return Prepared(
             plan=self.plan,
             values=logits,
@@ -348,21 +392,58 @@ class _Call:
     ) -> None:
         """Compute rows ``start:stop`` from a tile of all classes."""
         rows = self.hidden[start:stop]
-        np.matmul(rows, self.weight.T, out=logits)
-        if self.bias is not None:
-            logits += self.bias
+        logits = self.logits(start, stop, 0, self.weight.shape[0], logits)
         call = self.prepared(start, stop, logits)
-        if self.layout.threads > 1:
-            with num_threads(1):  # the other threads work on other tiles
-                losses = softmax_cross_entropy(call)
-        else:
-            losses = softmax_cross_entropy(call)
-        self.losses[start:stop] = call.weigh(losses)
+        self.losses[start:stop] = call.weigh(self.kernel(softmax_cross_entropy, call))
         if self.grads is None:
             return
         assert accumulator is not None
         np.matmul(logits, self.weight, out=self.grads.hidden[start:stop])
         self.add_weight_share(logits, rows, accumulator, 0)
+
+    def class_tiles(
+        self,
+        start: int,
+        stop: int,
+        tile: FloatArray,
+        accumulator: FloatArray | None,
+        hidden_share: FloatArray | None,
+    ) -> None:
+        """Compute rows ``start:stop`` a tile of classes at a time, in two passes.
+
+        The first merges the kernel's per-row sums of the class tiles; the second
+        forms each tile again and turns it into its columns of the gradient.
+        """
+        n_classes = self.weight.shape[0]
+        width = self.layout.classes
+        smoothing = self.plan.label_smoothing > 0
+        sums = RowSums(stop - start, self.losses.dtype, smoothing=smoothing)
+        call = None
+        for first in range(0, n_classes, width):
+            last = min(first + width, n_classes)
+            call = self.prepared(
+                start, stop, self.logits(start, stop, first, last, tile), grad=False
+            )
+            self.kernel(add_class_tile, call, first, sums)
+        assert call is not None
+        self.losses[start:stop] = call.weigh(class_tiles_losses(call, sums))
+        if self.grads is None:
+            return
+        assert accumulator is not None
+        assert hidden_share is not None
+        rows = self.hidden[start:stop]
+        grad_hidden = self.grads.hidden[start:stop]
+        for first in range(0, n_classes, width):
+            last = min(first + width, n_classes)
+            logits = self.logits(start, stop, first, last, tile)
+            self.kernel(class_tile_gradient, self.prepared(start, stop, logits), first, sums)
+            if first == 0:
+                np.matmul(logits, self.weight[first:last], out=grad_hidden)
+            else:
+                share = hidden_share[: stop - start]
+                np.matmul(logits, self.weight[first:last], out=share)
+                grad_hidden += share
+            self.add_weight_share(logits, rows, accumulator, first)
 
     def add_weight_share(
         self, grad: FloatArray, rows: FloatArray, accumulator: FloatArray, first_class: int
