@@ -338,8 +338,7 @@ class _Call:
             if self.class_tiled:
                 self.class_tiles(begin, end, tile, accumulator, hidden_share)
             else:
-                logits = tile[: (end - begin) * layout.classes].reshape(end - begin, -1)
-                self.row_tile(begin, end, logits, accumulator)
+                self.row_tile(begin, end, tile, accumulator)
 
     @property
     def class_tiled(self) -> bool:
@@ -388,11 +387,11 @@ class _Call:
         )
 
     def row_tile(
-        self, start: int, stop: int, logits: FloatArray, accumulator: FloatArray | None
+        self, start: int, stop: int, tile: FloatArray, accumulator: FloatArray | None
     ) -> None:
         """Compute rows ``start:stop`` from a tile of all classes."""
         rows = self.hidden[start:stop]
-        logits = self.logits(start, stop, 0, self.weight.shape[0], logits)
+        logits = self.logits(start, stop, 0, self.weight.shape[0], tile)
         call = self.prepared(start, stop, logits)
         self.losses[start:stop] = call.weigh(self.kernel(softmax_cross_entropy, call))
         if self.grads is None:
