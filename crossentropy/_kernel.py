@@ -391,10 +391,11 @@ class RowSums:
         old = self.maximum
         empty = new == -np.inf  # only -inf logits in the tile
         grows = new > old
-        with np.errstate(invalid="ignore"):
+        # Both rescalings are formed for every row, and the one that np.where keeps has
+        # exp(<= 0): no overflow there; the -inf of a row without tiles yet gives 0.
+        with np.errstate(invalid="ignore", over="ignore"):
             maximum = np.maximum(old, new)  # NaN stays NaN
             # Rescale the sums so far (where the maximum grows) or the tile's (elsewhere).
-            # exp(<= 0): no overflow; the -inf of a row without tiles yet gives 0.
             kept = self.others + (1 + tile.others) * np.exp(new - old)
             raised = tile.others + (1 + self.others) * np.exp(old - new)
             others = np.where(grows, raised, kept)

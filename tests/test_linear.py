@@ -183,6 +183,23 @@ def test_class_tiles_merge_maxima_in_any_order(rng):
         assert_grads_close(grads, expected[1], rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_class_tiles_whose_maxima_differ_beyond_the_range_of_exp(dtype):
+    # The tile maxima are 200 and -150 apart from the rest: exp of their difference
+    # overflows (in float32), but only in the rescaling that is not used.
+    weight = np.zeros((40, 1), dtype)
+    weight[35, 0], weight[3, 0] = 200.0, -150.0
+    target = np.array([35, 3, 20])
+    expected = materialised(np.ones((3, 1), dtype), weight, target, label_smoothing=0.1)
+    got = ce.linear_cross_entropy(
+        np.ones((3, 1), dtype), weight, target, label_smoothing=0.1, return_grad=True,
+        memory_budget=class_tiles_budget(weight, 3),
+    )  # fmt: skip
+    rtol = 1e-13 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(got[0], expected[0], rtol=rtol)
+    assert_grads_close(got[1], expected[1], rtol=rtol)
+
+
 def test_minus_inf_bias_leaves_classes_out_also_across_class_tiles(rng):
     hidden, weight, target, bias = problem(rng, (5,), 40, 3)
     bias[16:32] = -np.inf  # a whole class tile, and parts of others
