@@ -595,11 +595,11 @@ def linear_cross_entropy(
         \nabla_h L = G W, \qquad \nabla_W L = G^\top H, \qquad
         \nabla_b L = \textstyle\sum_{\text{rows}} G.
 
-    The logits exist a tile at a time. With ``n`` threads and ``s`` bytes per number,
-    a tile is ``R`` rows of all ``C`` classes, ``R`` as large as fits in
+    The logits exist a tile at a time. With ``n`` threads, a tile is ``R`` rows of all
+    ``C`` classes, ``R`` as large as fits in
     ``memory_budget / n`` with the kernel's buffers (up to ``N / n`` rows), and the
-    kernel turns a tile's logits into its rows of :math:`G` in place. With gradients,
-    each thread also has a buffer of about ``memory_budget / 16`` bytes of rows of
+    kernel turns a tile's logits into its rows of :math:`G` in place. With gradients, a
+    sixteenth of each thread's part of the budget is a buffer of rows of
     ``grads.weight``, through which its tiles' shares are added (NumPy's matrix product
     cannot add to its output). When not even one row of ``C`` classes fits, the
     classes are tiled too: ``R x Cb`` tiles whose per-row sums (maximum, sum of
@@ -613,7 +613,7 @@ def linear_cross_entropy(
     than BLAS's own threads on these products. Without threadpoolctl the tiles go one
     after the other, the products on BLAS's threads and the kernel on the package's.
     Results do not depend on the number of threads beyond rounding (the order of the
-    additions to ``grads.weight``).
+    additions to ``grads.weight`` and ``grads.bias``).
 
     `hidden`, `weight` and `bias` must have one dtype, as in PyTorch: promoting one to
     another's would copy it, and `weight` may be the largest argument. float32 and
