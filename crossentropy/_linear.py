@@ -596,9 +596,8 @@ def linear_cross_entropy(
         \nabla_b L = \textstyle\sum_{\text{rows}} G.
 
     The logits exist a tile at a time. With ``n`` threads, a tile is ``R`` rows of all
-    ``C`` classes, ``R`` as large as fits in
-    ``memory_budget / n`` with the kernel's buffers (up to ``N / n`` rows), and the
-    kernel turns a tile's logits into its rows of :math:`G` in place. With gradients, a
+    ``C`` classes, ``R`` as large as fits in ``memory_budget / n`` with the kernel's
+    buffers (up to ``N / n`` rows), and the kernel turns a tile's logits into its rows of :math:`G` in place. With gradients, a
     sixteenth of each thread's part of the budget is a buffer of rows of
     ``grads.weight``, through which its tiles' shares are added (NumPy's matrix product
     cannot add to its output). When not even one row of ``C`` classes fits, the
