@@ -340,7 +340,8 @@ def linear_products(threads: int, repeats: int) -> tuple[float, float]:
 
     hidden, weight, labels = linear_data(np.random.default_rng(0))
     n_rows, n_features, n_classes = LINEAR_SHAPE
-    count = _linear._threads(n_rows, n_classes, n_features)
+    with ce.num_threads(threads):
+        count, pin_blas = _linear._threads(n_rows, n_classes, n_features)
     layout = _linear._layout(
         n_rows, n_classes, n_features, np.dtype(np.float32), _linear.DEFAULT_MEMORY_BUDGET,
         grad=True, threads=count,
@@ -364,11 +365,14 @@ def linear_products(threads: int, repeats: int) -> tuple[float, float]:
                 grad_weight[first:last] += share[: last - first]
 
     def products() -> None:
-        if layout.threads == 1:
+        if not pin_blas:
             tiles(0, n_tiles)
             return
         with _threads.one_blas_thread():
-            _threads.run_in_ranges(tiles, n_tiles, layout.rows * n_classes)
+            if layout.threads == 1:
+                tiles(0, n_tiles)
+            else:
+                _threads.run_in_ranges(tiles, n_tiles, layout.rows * n_classes)
 
     def call() -> None:
         ce.linear_cross_entropy(hidden, weight, labels, return_grad=True)

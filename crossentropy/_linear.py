@@ -286,7 +286,14 @@ class _Call:
     """
 
     def __init__(
-        self, arguments: _Arguments, plan: Plan, targets: Targets, layout: _Layout, *, grad: bool
+        self,
+        arguments: _Arguments,
+        plan: Plan,
+        targets: Targets,
+        layout: _Layout,
+        *,
+        grad: bool,
+        pin_blas: bool,
     ) -> None:
         self.hidden = arguments.hidden
         self.weight = arguments.weight
@@ -294,6 +301,7 @@ class _Call:
         self.plan = plan
         self.targets = targets
         self.layout = layout
+        self.pin_blas = pin_blas
         dtype = arguments.dtype
         n_rows, n_features = self.hidden.shape
         n_classes = self.weight.shape[0]
@@ -315,11 +323,14 @@ class _Call:
     def run(self) -> None:
         """Work through every tile: on the calling thread, or spread over threads."""
         layout = self.layout
-        if layout.threads == 1:
+        if not self.pin_blas:
             self.run_tiles(0, self.n_tiles)
             return
         with one_blas_thread():
-            run_in_ranges(self.run_tiles, self.n_tiles, layout.rows * layout.classes)
+            if layout.threads == 1:
+                self.run_tiles(0, self.n_tiles)
+            else:
+                run_in_ranges(self.run_tiles, self.n_tiles, layout.rows * layout.classes)
 
     def run_tiles(self, start: int, stop: int) -> None:
         """Work through row tiles ``start:stop`` with this thread's buffers."""
@@ -473,17 +484,19 @@ class _Call:
                 bias_grad[first_class : first_class + n_classes] += column_sums
 
 
-def _threads(n_rows: int, n_classes: int, n_features: int) -> int:
-    """Return how many threads may work on tiles at once.
+def _threads(n_rows: int, n_classes: int, n_features: int) -> tuple[int, bool]:
+    """Return how many threads work on tiles at once, and whether BLAS is held to one.
 
-    Several only where BLAS can be held to one thread meanwhile (threadpoolctl) and
-    the call is large enough to gain from it: otherwise the tiles go one after the
-    other, and the matrix products use BLAS's threads and the kernel the package's.
+    A large call, where BLAS can be held to one thread (threadpoolctl), runs its tiles
+    on :func:`get_num_threads` threads (one included), each product on its thread
+    alone: BLAS's own threads are slower on these products, above all on
+    ``G @ weight``, whose inner dimension is ``C``. Otherwise the tiles go one after
+    the other, the products on BLAS's threads and the kernel on the package's.
     """
     work = n_rows * n_classes * max(1, n_features)
     if work < _MIN_PARALLEL_WORK or not can_pin_blas():
-        return 1
-    return get_num_threads()
+        return 1, False
+    return get_num_threads(), True
 
 
 def linear_cross_entropy(
@@ -597,20 +610,22 @@ def linear_cross_entropy(
 
     The logits exist a tile at a time. With ``n`` threads, a tile is ``R`` rows of all
     ``C`` classes, ``R`` as large as fits in ``memory_budget / n`` with the kernel's
-    buffers (up to ``N / n`` rows), and the kernel turns a tile's logits into its rows of :math:`G` in place. With gradients, a
-    sixteenth of each thread's part of the budget is a buffer of rows of
-    ``grads.weight``, through which its tiles' shares are added (NumPy's matrix product
-    cannot add to its output). When not even one row of ``C`` classes fits, the
-    classes are tiled too: ``R x Cb`` tiles whose per-row sums (maximum, sum of
-    exponentials, margins) are merged with a running maximum, each sum rescaled as the
-    maximum grows, and a second pass over the class tiles forms :math:`G` from the
-    merged sums (one matrix product more). The smallest tile is one row of 16 classes.
+    buffers (up to ``N / n`` rows), and the kernel turns a tile's logits into its rows
+    of :math:`G` in place. With gradients, a sixteenth of each thread's part of the
+    budget is a buffer of rows of ``grads.weight``, through which its tiles' shares are
+    added (NumPy's matrix product cannot add to its output). When not even one row of
+    ``C`` classes fits, the classes are tiled too: ``R x Cb`` tiles whose per-row sums
+    (maximum, sum of exponentials, margins) are merged with a running maximum, each sum
+    rescaled as the maximum grows, and a second pass over the class tiles forms
+    :math:`G` from the merged sums (one matrix product more). The smallest tile is one
+    row of 16 classes.
 
-    The tiles are spread over :func:`get_num_threads` threads, each with its own tile
-    and buffers, when the call is large and threadpoolctl is installed: BLAS is then
-    held to one thread while the call runs (for the whole process), which is faster
-    than BLAS's own threads on these products. Without threadpoolctl the tiles go one
-    after the other, the products on BLAS's threads and the kernel on the package's.
+    When the call is large and threadpoolctl is installed, the tiles are spread over
+    :func:`get_num_threads` threads, each with its own tile and buffers, and BLAS is
+    held to one thread while the call runs (for the whole process): BLAS's own threads
+    are slower on these products, above all on :math:`G W`, whose inner dimension is
+    ``C``. Without threadpoolctl the tiles go one after the other, the products on
+    BLAS's threads and the kernel on the package's.
     Results do not depend on the number of threads beyond rounding (the order of the
     additions to ``grads.weight`` and ``grads.bias``).
 
@@ -667,7 +682,7 @@ def linear_cross_entropy(
         target_array.dtype,
         options=options,
     )
-    threads = _threads(n_rows, n_classes, n_features)
+    threads, pin_blas = _threads(n_rows, n_classes, n_features)
     layout = _layout(
         n_rows, n_classes, n_features, arguments.dtype, budget, grad=with_grad, threads=threads
     )
@@ -677,7 +692,7 @@ def linear_cross_entropy(
     targets = lay_out_targets(
         plan, target_array, options=options, left_out=None if mask is None else mask.reshape(-1)
     )
-    call = _Call(arguments, plan, targets, layout, grad=with_grad)
+    call = _Call(arguments, plan, targets, layout, grad=with_grad, pin_blas=pin_blas)
     call.run()
     loss = reduce(call.losses.reshape(batch_shape), plan.reduction, targets.total)
     if call.grads is None:

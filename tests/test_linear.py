@@ -405,7 +405,7 @@ def test_one_and_two_threads_agree_to_rounding(rng, monkeypatch, pinned):
     results = {}
     for threads in (1, 2):
         with ce.num_threads(threads):
-            assert _linear._threads(640, 2048, 64) == (threads if pinned else 1)
+            assert _linear._threads(640, 2048, 64) == ((threads, True) if pinned else (1, False))
             results[threads] = ce.linear_cross_entropy(
                 hidden, weight, target, bias=bias, return_grad=True, memory_budget=budget,
                 sample_weight=sample_weight,
