@@ -18,7 +18,7 @@ memory budget:
 
 Tiles are spread over the package's threads, each with its own buffers, while BLAS is
 held to one thread (with threadpoolctl, when installed); the additions to
-``grads.weight`` and ``grads.bias`` take a lock.
+``grads.weight`` (a lock per chunk of classes) and ``grads.bias`` take locks.
 
 The targets and weights go through ``_prepare.lay_out_targets`` once for the batch,
 and the mean through ``_reduction``: the same checks and the same rule as every loss.
@@ -282,7 +282,8 @@ class _Call:
     """One call: its arrays, its outputs, and the tiles that the threads work through.
 
     Each tile writes its own rows of the per-row losses and of ``grads.hidden``; the
-    additions to ``grads.weight`` and ``grads.bias`` are made under a lock.
+    additions to ``grads.weight`` (a chunk of classes at a time, each chunk with its
+    lock) and to ``grads.bias`` are made under locks.
     """
 
     def __init__(
@@ -313,7 +314,11 @@ class _Call:
                 np.zeros((n_classes, n_features), dtype=dtype),
                 None if self.bias is None else np.zeros(n_classes, dtype=dtype),
             )
-        self.lock = threading.Lock()
+        # One lock per chunk of classes of grads.weight (chunks aligned on multiples of
+        # the chunk), and one for grads.bias: threads add to different chunks at once.
+        chunk = max(1, layout.chunk)
+        self.weight_locks = [threading.Lock() for _ in range(-(-n_classes // chunk))]
+        self.bias_lock = threading.Lock()
 
     @property
     def n_tiles(self) -> int:
@@ -472,15 +477,18 @@ class _Call:
                 np.matmul(np.ones(grad.shape[0], dtype=grad.dtype), grad, out=bias_grad)
             return
         chunk = accumulator.shape[0]
-        for begin in range(0, n_classes, chunk):
-            end = min(begin + chunk, n_classes)
+        begin = first_class
+        while begin < first_class + n_classes:
+            # Up to the next multiple of the chunk: the rows of one lock.
+            end = min((begin // chunk + 1) * chunk, first_class + n_classes)
             share = accumulator[: end - begin]
-            np.matmul(grad[:, begin:end].T, rows, out=share)
-            with self.lock:
-                weight_grad[first_class + begin : first_class + end] += share
+            np.matmul(grad[:, begin - first_class : end - first_class].T, rows, out=share)
+            with self.weight_locks[begin // chunk]:
+                weight_grad[begin:end] += share
+            begin = end
         if bias_grad is not None:
             column_sums = np.ones(grad.shape[0], dtype=grad.dtype) @ grad
-            with self.lock:
+            with self.bias_lock:
                 bias_grad[first_class : first_class + n_classes] += column_sums
 
 
