@@ -19,7 +19,8 @@ prints (j) the peak extra memory of ``linear_cross_entropy`` beyond the gradient
 returns, in a fresh process, for that call and for a forward pass over 4096x256
 hidden states and 131072 classes, and (k) the share of its time spent outside the
 three matrix products, against the same products run alone on the same tiles and
-threads.
+threads: in CPU time (the work of the process's threads, which other processes on the
+machine disturb far less than wall time), and in wall time.
 
 PyTorch (``torch==2.13.0``) and scikit-learn must be importable: the script changes
 nothing in the environment unless asked to with ``--install-peers``, which pip-installs
@@ -329,12 +330,14 @@ def linear_memory(threads: int) -> dict[str, float]:
     return peaks
 
 
-def linear_products(threads: int, repeats: int) -> tuple[float, float]:
+def linear_products(threads: int, repeats: int) -> dict[str, float]:
     """(k): best times of linear_cross_entropy (i) and of its three products alone.
 
     The products run as the call runs them: the same tiles (``_linear._layout``), the
     same threads, BLAS held to one thread the same way, the weight's gradient added a
     class chunk at a time; only the kernel, the bias and the bookkeeping are left out.
+    Wall time and the process's CPU time (its threads' work, which other processes on
+    the machine disturb far less), each the best of `repeats` interleaved runs, in s.
     """
     from crossentropy import _linear, _threads
 
@@ -377,14 +380,15 @@ def linear_products(threads: int, repeats: int) -> tuple[float, float]:
     def call() -> None:
         ce.linear_cross_entropy(hidden, weight, labels, return_grad=True)
 
-    times: dict[str, list[float]] = {"call": [], "products": []}
+    times: dict[str, list[float]] = {}
     with ce.num_threads(threads):
         for _ in range(repeats):
             for name, run in (("call", call), ("products", products)):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 run()
-                times[name].append(time.perf_counter() - start)
-    return min(times["call"]), min(times["products"])
+                times.setdefault(f"{name}_wall", []).append(time.perf_counter() - start)
+                times.setdefault(f"{name}_cpu", []).append(time.process_time() - start_cpu)
+    return {name: min(values) for name, values in times.items()}
 
 
 def peak_memory(threads: int) -> dict[str, dict[str, float]]:
@@ -525,8 +529,9 @@ def print_linear(linear: dict[int, dict[str, Any]]) -> bool:
                 "MiB",
             ),
             (
-                f"k | time outside the three products ({result['call_ms']:.0f} ms in all, "
-                f"{result['products_ms']:.0f} ms of products)",
+                f"k | CPU time outside the three products ({result['call_cpu']:.1f} s in all, "
+                f"{result['products_cpu']:.1f} s of products; wall: {result['call_wall']:.1f} s "
+                f"and {result['products_wall']:.1f} s, {result['outside_products_wall']:.3f})",
                 result["outside_products"],
                 LINEAR_OUTSIDE_PRODUCTS,
                 "",
@@ -627,12 +632,12 @@ def main() -> None:
     linear: dict[int, dict[str, Any]] = {}
     if "i" in keys:
         for threads in thread_counts:
-            call, products = linear_products(threads, min(repeats, LINEAR_REPEATS))
+            times = linear_products(threads, min(repeats, LINEAR_REPEATS))
             linear[threads] = {
                 "memory": linear_memory(threads),
-                "call_ms": call * 1e3,
-                "products_ms": products * 1e3,
-                "outside_products": 1 - products / call,
+                **times,
+                "outside_products": 1 - times["products_cpu"] / times["call_cpu"],
+                "outside_products_wall": 1 - times["products_wall"] / times["call_wall"],
             }
     busy["after"] = warn_if_busy("after the timings")
 
