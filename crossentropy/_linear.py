@@ -314,10 +314,11 @@ class _Call:
                 np.zeros((n_classes, n_features), dtype=dtype),
                 None if self.bias is None else np.zeros(n_classes, dtype=dtype),
             )
-        # One lock per chunk of classes of grads.weight (chunks aligned on multiples of
-        # the chunk), and one for grads.bias: threads add to different chunks at once.
-        chunk = max(1, layout.chunk)
-        self.weight_locks = [threading.Lock() for _ in range(-(-n_classes // chunk))]
+        # With gradients, one lock per chunk of classes of grads.weight (chunks aligned
+        # on multiples of the chunk) and one for grads.bias: threads add to different
+        # chunks at once.
+        n_chunks = -(-n_classes // layout.chunk) if grad else 0
+        self.weight_locks = [threading.Lock() for _ in range(n_chunks)]
         self.bias_lock = threading.Lock()
 
     @property

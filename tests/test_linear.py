@@ -437,15 +437,25 @@ def test_blas_is_held_to_one_thread_only_during_the_call(rng):
 
 
 @pytest.mark.parametrize("grad", [False, True])
-def test_the_memory_budget_bounds_the_work_memory(rng, grad):
-    # 600 x 4096 float64 logits are 18.75 MiB; with a budget of 1 MiB, what the call
-    # allocates beyond its result and gradients stays within the budget (and the
-    # arrays of one value per row or per class).
-    hidden, weight, target, bias = problem(rng, (600,), 4096, 8)
-    budget = 2**20
-    results = hidden.size * 8 + weight.size * 8 + bias.size * 8 if grad else 0
-    per_row_and_class = 600 * 8 * 8 + 4096 * 8 * 4
+@pytest.mark.parametrize(
+    ("n_rows", "n_classes", "budget"),
+    [(600, 4096, 2**20), (4, 200_000, _linear.DEFAULT_MEMORY_BUDGET)],
+    ids=["rows", "classes"],
+)
+def test_the_memory_budget_bounds_the_work_memory(rng, grad, n_rows, n_classes, budget):
+    # 600 x 4096 float64 logits are 18.75 MiB, and a budget of 1 MiB holds a few rows;
+    # 4 rows of 200000 classes fit in the default budget. What a call allocates beyond
+    # what it returns is what its layout accounts for, and arrays of a value per row or
+    # per class; the tile is as large as the budget allows.
+    hidden, weight, target, bias = problem(rng, (n_rows,), n_classes, 8)
     with ce.num_threads(1):
+        layout = _linear._layout(n_rows, n_classes, 8, weight.dtype, budget, grad=grad, threads=1)
+        assert layout is not None
+        assert layout.classes == n_classes
+        tile = layout.rows * n_classes
+        accounted = 8 * (tile + _linear.work_elements(layout.rows, n_classes) + layout.chunk * 8)
+        returned = 8 * (hidden.size + weight.size + bias.size) if grad else 0
+        small = 8 * (8 * n_rows + 4 * n_classes)
         ce.linear_cross_entropy(hidden[:10], weight, target[:10], memory_budget=budget)
         tracemalloc.start()
         try:
@@ -456,11 +466,8 @@ def test_the_memory_budget_bounds_the_work_memory(rng, grad):
             peak = tracemalloc.get_traced_memory()[1] - before
         finally:
             tracemalloc.stop()
-    assert peak <= budget + results + per_row_and_class
-    layout = _linear._layout(600, 4096, 8, weight.dtype, budget, grad=grad, threads=1)
-    assert layout is not None
-    assert layout.rows > 1
-    assert peak >= layout.rows * 4096 * 8  # a tile as large as the budget allows
+    assert accounted <= budget
+    assert 8 * tile <= peak - returned <= accounted + small
 
 
 # --------------------------------------------------------------------------------------
