@@ -569,10 +569,13 @@ def categorical_focal_loss_with_logits(
 
     linear in the target, where a class whose target weight is 0 contributes exactly
     0. :math:`r_c \ge 0` comes from the cross-entropy's log-sum-exp as a sum of
-    non-negative numbers and :math:`1 - p_c = -\operatorname{expm1}(-r_c)`, so that a
-    confident correct prediction (:math:`\ell \approx r^{\gamma + 1}`) keeps its
-    relative accuracy and extreme logits give no NaN (rows whose maximum is +inf give
-    NaN, as for the cross-entropy). The mean divides by ``D``, as for the
+    non-negative numbers, and :math:`1 - p_c` from the same sums (for the largest
+    logit, the other classes' share of them, as :math:`-\operatorname{expm1}(-r_c)`
+    would give it), so that a confident correct prediction
+    (:math:`\ell \approx r^{\gamma + 1}`) keeps its relative accuracy and extreme
+    logits give no NaN (rows whose maximum is +inf give NaN, as for the
+    cross-entropy). No temporary array of the size of `logits` is made: the work is
+    done in blocks of rows. The mean divides by ``D``, as for the
     cross-entropy. With :math:`\gamma = 0` the result is that of the cross-entropy,
     bit for bit. With one-hot targets and ``class_weight=np.full(C, alpha)`` the
     per-element loss is Keras' ``categorical_focal_crossentropy`` (without its

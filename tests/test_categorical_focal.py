@@ -159,8 +159,7 @@ def test_hard_targets_give_keras_categorical_focal_crossentropy(rng, loss, gamma
 
 
 @losses.parametrize(FOCAL)
-@pytest.mark.parametrize("gamma", [0.5, 1.0, 3.7])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(("gamma", "reduction"), [(0.5, "mean"), (1.0, "none"), (3.7, "sum")])
 def test_gradient_matches_fourth_order_finite_differences(rng, loss, gamma, reduction):
     for soft in (False, True):
         for options in list(_option_sets(rng, soft))[::3]:
@@ -368,11 +367,10 @@ def _numpy_focal(logits, weights, gamma):
     return loss, grad, hess
 
 
-@pytest.mark.parametrize("n_classes", [5, 49, 300])
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n_classes", [5, 300])
 @pytest.mark.parametrize("layout", ["labels", "smoothed", "soft"])
-def test_large_inputs_over_blocks_and_threads(rng, n_classes, threads, layout):
-    # Both layouts of the kernel (classes up to 48 are transposed) and many blocks.
+def test_large_inputs_over_blocks_and_threads(rng, n_classes, layout):
+    # Both layouts of the kernel (classes up to 48 are transposed), blocks and threads.
     n_rows = (1 << 19) // n_classes + 3
     logits, labels = LOGITS.make(rng, (n_rows, n_classes))
     logits /= 2
@@ -387,7 +385,7 @@ def test_large_inputs_over_blocks_and_threads(rng, n_classes, threads, layout):
     elif layout == "soft":
         target = rng.dirichlet(np.ones(n_classes), size=n_rows)
         weights = target
-    with ce.num_threads(threads):
+    with ce.num_threads(2):
         loss, grad, hess = ce.categorical_focal_loss_with_logits(
             logits,
             target,
