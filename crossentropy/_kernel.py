@@ -18,6 +18,8 @@ is formed in the same buffer as the exponentials, and the diagonal of the Hessia
 :math:`A\,p_c (1 - p_c)` with :math:`p = \operatorname{softmax}(x)`, from them too.
 
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
+The focal loss (``_focal``) runs on the same blocks, through two hooks of the class
+that holds a call, :meth:`_Problem.target_sums` and :meth:`_Problem.rows_summed`.
 """
 
 from __future__ import annotations
@@ -284,7 +286,7 @@ class _Problem:
             self.zero_rows(values, left_out)
 
     def zero_rows(self, values: FloatArray, left_out: Any) -> None:
-        """Set the rows of a laid-out block where `left_out` (per row, or one bool) to 0."""
+        """Set to 0 the rows of a laid-out block where `left_out` (per row, or one) is True."""
         if np.ndim(left_out) == 0:
             if left_out:
                 values[...] = 0
