@@ -41,7 +41,8 @@ def _cases(loss):
     exponents: below 1 (where ``g''`` of the categorical loss is unbounded), 1, a
     non-integer above 2, and 0 (the cross-entropy); the binary one with ``alpha`` too.
     """
-    cases = _option_cases(loss)
+    # The option cases of the loss's kind that this loss takes.
+    cases = [case for case in _option_cases(loss) if set(case[0]) <= set(loss.options)]
     if "gamma" not in loss.options:
         return cases
     focal = [({"gamma": 0.5}, False), ({"gamma": 0.5, "reduction": "sum"}, True)]
