@@ -17,12 +17,28 @@ The gradient with respect to :math:`x`, :math:`A\,\operatorname{softmax}(x) - a`
 is formed in the same buffer as the exponentials, and the diagonal of the Hessian,
 :math:`A\,p_c (1 - p_c)` with :math:`p = \operatorname{softmax}(x)`, from them too.
 
+Two options of the plan change the row itself, and every caller that hands the kernel
+a :class:`Prepared` gets them:
+
+- ``softcap`` :math:`c`: each block is first replaced, in the work buffer, by
+  :math:`y = c \tanh(x / c)`, and everything above is computed from :math:`y`; the
+  derivatives with respect to :math:`x` follow by the chain rule, with
+  :math:`y' = \operatorname{sech}^2(x / c)` (formed from :math:`\cosh`, not as
+  :math:`1 - (y/c)^2`, which cancels where :math:`|x| \gg c`) and
+  :math:`y'' = -(2/c) \tanh(x/c) \operatorname{sech}^2(x/c)`.
+- ``z_loss`` :math:`z`: each row gains :math:`z \operatorname{lse}(y)^2`, with
+  :math:`\operatorname{lse} = m + \log(1 + \sum_{c \ne k} e^{y_c - m})` from the same
+  sums; its gradient :math:`2 z \operatorname{lse}\, p` joins the softmax term as
+  :math:`(A + 2 z \operatorname{lse})\, p`, and its Hessian diagonal is
+  :math:`2 z (p^2 + \operatorname{lse}\, p (1 - p))`. It is not weighted by the
+  targets: a row whose target weighs 0 still has it.
+
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -37,6 +53,16 @@ __all__ = ["softmax_cross_entropy"]
 _BLOCK_ELEMENTS = 1 << 18
 # Up to this many classes, blocks are transposed to (classes, rows).
 _MAX_TRANSPOSED_CLASSES = 48
+
+
+class _Buffers(NamedTuple):
+    """One thread's work buffers for the blocks of a range of rows (None: not needed)."""
+
+    work: Any  # the block, its exponentials, then its gradient
+    marks: Any  # transposed blocks: 1.0 at each row's maxima, else 0.0
+    curvature: Any  # transposed blocks: the Hessian's diagonal
+    slope: Any  # with a soft cap and derivatives: y' = sech(x / c)^2
+    bend: Any  # with a soft cap and the Hessian: y''
 
 
 class _Problem:
@@ -66,6 +92,11 @@ class _Problem:
         self.grad = call.grad_rows
         self.hess = call.hess_rows
         self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
+        plan = call.plan
+        self.softcap: Any = None if plan.softcap is None else dtype(plan.softcap)
+        self.z_loss = plan.z_loss
+        # lse per row, for the z-loss only.
+        self.lse = np.empty(n_rows, dtype=dtype) if plan.z_loss > 0 else None
         # Per row: sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for integer
         # targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
         self.others = np.empty(n_rows, dtype=dtype)
@@ -93,44 +124,58 @@ class _Problem:
             self.target_weight = self.hard + self.smooth_share * class_weight_sum
 
     def run_rows(self, start: int, stop: int) -> None:
-        """Compute rows ``start:stop``, block by block, with one work buffer."""
+        """Compute rows ``start:stop``, block by block, with one set of work buffers."""
         n_classes = self.logits.shape[1]
         block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
-        buffer = scratch("kernel", shape, self.logits.dtype)
+        dtype = self.logits.dtype
+        buffer = scratch("kernel", shape, dtype)
         # Transposed blocks mark their maxima in a second buffer, as 1.0 and 0.0.
-        marks = scratch("marks", shape, self.logits.dtype) if self.transposed else buffer
+        marks = scratch("marks", shape, dtype) if self.transposed else buffer
         # Transposed blocks form the Hessian's diagonal in a third buffer.
         curvature = None
         if self.hess is not None and self.transposed:
-            curvature = scratch("curvature", shape, self.logits.dtype)
+            curvature = scratch("curvature", shape, dtype)
+        # The soft cap's derivatives, y' and y'', for the chain rule.
+        slope = bend = None
+        if self.softcap is not None and self.grad is not None:
+            slope = scratch("slope", shape, dtype)
+            if self.hess is not None:
+                bend = scratch("bend", shape, dtype)
+        buffers = _Buffers(buffer, marks, curvature, slope, bend)
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
-            self.run_block(begin, end, buffer, marks, curvature)
+            self.run_block(begin, end, buffers)
 
-    def run_block(
-        self,
-        start: int,
-        stop: int,
-        buffer: FloatArray,
-        marks: FloatArray,
-        curvature: FloatArray | None,
-    ) -> None:
+    def laid_out(self, buffer: Any, n: int) -> Any:
+        """Return the part of a work `buffer` that holds a block of `n` rows, laid out."""
+        n_classes = self.logits.shape[1]
+        shape = (n_classes, n) if self.transposed else (n, n_classes)
+        return buffer.reshape(-1)[: n_classes * n].reshape(shape)
+
+    def cap(self, work: FloatArray, values: Any) -> None:
+        """Write ``c tanh(values / c)`` into `work` (+-inf become +-c; NaN stays NaN)."""
+        np.divide(values, self.softcap, out=work)
+        np.tanh(work, out=work)
+        np.multiply(work, self.softcap, out=work)
+
+    def run_block(self, start: int, stop: int, buffers: _Buffers) -> None:
         """Compute one block of rows: per-row sums, and the derivatives if asked for."""
         block = self.logits[start:stop]
         n = stop - start
-        n_classes = block.shape[1]
         rows = np.arange(n)
         grad_block = None if self.grad is None else self.grad[start:stop]
         with np.errstate(invalid="ignore"):
             if self.transposed:
                 # (classes, rows), contiguous: the maxima are found by comparing with 0
                 # after the shift, and may tie; the exponential of each is exactly 1.
-                work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-                is_max = marks.reshape(-1)[: n_classes * n].reshape(n_classes, n)
+                work = self.laid_out(buffers.work, n)
+                is_max = self.laid_out(buffers.marks, n)
                 np.copyto(work, block.T)
+                if self.softcap is not None:
+                    self.cap(work, work)
                 row_max = np.max(work, axis=0)
                 np.subtract(work, row_max, out=work)
                 np.equal(work, 0, out=is_max)
@@ -142,16 +187,23 @@ class _Problem:
                 others = work.sum(axis=0)
                 others += ties
             else:
-                work = buffer[:n]
+                work = buffers.work[:n]
                 if grad_block is not None and grad_block.flags.c_contiguous:
                     work = grad_block
-                top = np.argmax(block, axis=1)
-                np.subtract(block, block[rows, top][:, None], out=work)
+                values = block
+                if self.softcap is not None:
+                    self.cap(work, block)
+                    values = work
+                top = np.argmax(values, axis=1)
+                row_max = values[rows, top]
+                np.subtract(values, row_max[:, None], out=work)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
                 work[rows, top] = 0
                 others = work.sum(axis=1)
         self.others[start:stop] = others
+        if self.lse is not None:
+            self.lse[start:stop] = _log_sum_exp(row_max, others)
         if grad_block is None:
             return
         if self.transposed:
@@ -161,9 +213,14 @@ class _Problem:
         hess_work = None
         if self.hess is not None:
             hess_work = self.hess[start:stop]
-            if curvature is not None:
-                hess_work = curvature.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-        self.gradient(start, stop, work, rows, others, hess=hess_work)
+            if buffers.curvature is not None:
+                hess_work = self.laid_out(buffers.curvature, n)
+        if self.lse is None:
+            self.gradient(start, stop, work, rows, others, hess=hess_work, buffers=buffers)
+        else:
+            # A row of infinite lse has an infinite z-loss and NaN derivatives (inf * 0).
+            with np.errstate(invalid="ignore"):
+                self.gradient(start, stop, work, rows, others, hess=hess_work, buffers=buffers)
         if self.transposed:
             grad_block[...] = work.T
             if self.hess is not None and hess_work is not None:
@@ -222,16 +279,28 @@ class _Problem:
         others: FloatArray,
         *,
         hess: FloatArray | None,
+        buffers: _Buffers,
     ) -> None:
-        """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place.
+        """Turn the exponentials of a block into the rows of the gradient, in place.
 
-        With `hess`, first write ``scale * A p (1 - p)`` there, ``p = softmax(x)``.
+        That is ``scale * ((A + 2 z lse) softmax(y) - a)``, and with `hess`, first,
+        ``scale * ((A + 2 z lse) p (1 - p) + 2 z p^2)`` there, ``p = softmax(y)``; with
+        a soft cap both are then carried from the capped logits ``y`` to ``x``. Rows
+        whose scale is 0 become exactly 0.
         """
         call = self.call
         target_weight = part(self.target_weight, start, stop)
         # s A / D and s a_y / D are divided in float64, not formed as (s / D) A: with tiny
         # class weights s / D alone may overflow where the product is of order 1.
         scaled_target_weight = call.grad_scale(start, stop, factor=target_weight)
+        # The weight of softmax(y) in the gradient: s (A + 2 z lse) / D.
+        softmax_weight = scaled_target_weight
+        scaled_z = lse = None
+        if self.lse is not None:
+            lse = self.lse[start:stop]
+            twice_z_lse = np.multiply(lse, 2 * self.z_loss, dtype=np.float64)
+            scaled_z = call.grad_scale(start, stop, factor=twice_z_lse)
+            softmax_weight = scaled_target_weight + scaled_z
         denominator = 1 + others
         if hess is not None:
             # p (1 - p) = e (1 + others - e) / (1 + others)^2: the row maximum (e = 1)
@@ -239,22 +308,30 @@ class _Problem:
             np.subtract(1, exps, out=hess)
             hess += self.per_row(others)
             hess *= exps
-            hess *= self.per_row(scaled_target_weight / (denominator * denominator))
+            hess *= self.per_row(softmax_weight / (denominator * denominator))
+            if scaled_z is not None:
+                # + 2 z p^2 = 2 z e^2 / (1 + others)^2
+                twice_z = call.grad_scale(start, stop, factor=2 * self.z_loss)
+                hess += np.square(exps) * self.per_row(twice_z / (denominator * denominator))
         if self.labels is None:
-            exps *= self.per_row(scaled_target_weight / denominator)
+            exps *= self.per_row(softmax_weight / denominator)
             exps -= self.dense_weights(start, stop) * self.per_row(call.grad_scale(start, stop))
         else:
             labels = self.labels[start:stop]
             scaled_hard = call.grad_scale(start, stop, factor=part(self.hard, start, stop))
             positions = self.label_positions(labels, rows, self.logits.shape[1])
             at_labels = np.take(exps.reshape(-1), positions)
-            exps *= self.per_row(scaled_target_weight / denominator)
+            z_at_labels = None if scaled_z is None else scaled_z * at_labels
+            exps *= self.per_row(softmax_weight / denominator)
             # A softmax(x)_y - a_y = ((A e_y - a_y) - a_y others) / (1 + others): where the
             # label holds the row's maximum (e_y = 1, A = a_y without smoothing), this
             # keeps the digits that A / (1 + others) - a_y would lose to cancellation.
+            # The z-loss's 2 z lse e_y is added to that, not folded into A.
             at_labels *= scaled_target_weight
             at_labels -= scaled_hard
             at_labels -= scaled_hard * others
+            if z_at_labels is not None:
+                at_labels += z_at_labels
             at_labels /= denominator
             exps.reshape(-1)[positions] = at_labels
             if self.spread is not None:
@@ -264,21 +341,76 @@ class _Problem:
                 else:
                     weight = self.class_weight
                     exps -= share * (weight[:, None] if self.transposed else weight)
-        # Rows left out, of weight 0 or whose target weighs 0 (even with logits of -inf
-        # and NaN exponentials) have a gradient of exactly 0: a_c >= 0 sum to A.
-        left_out = scaled_target_weight == 0
-        for values in (exps,) if hess is None else (exps, hess):
-            if np.ndim(left_out) == 0:
-                if left_out:
-                    values[...] = 0
-            elif np.any(left_out):
+        if self.softcap is not None:
+            self.chain_softcap(start, stop, exps, hess, buffers)
+        if lse is not None:
+            # A row whose lse is infinite has an infinite z-loss and no derivatives: NaN
+            # in both layouts, as autograd gives (not inf where the maximum is +inf).
+            self.fill_rows(~np.isfinite(lse), np.nan, exps, hess)
+        # Rows left out, of weight 0 or (without z-loss) whose target weighs 0 (even with
+        # logits of -inf and NaN exponentials) have derivatives of exactly 0: a_c >= 0
+        # sum to A. With z-loss only the row weight counts: every counted row has one.
+        if scaled_z is None:
+            left_out = scaled_target_weight == 0
+        else:
+            left_out = call.grad_scale(start, stop) == 0
+        self.fill_rows(left_out, 0, exps, hess)
+
+    def fill_rows(
+        self, which: Any, value: float, grad: FloatArray, hess: FloatArray | None
+    ) -> None:
+        """Set the rows of a block `which` says (per row, or one bool for all) to `value`."""
+        for values in (grad,) if hess is None else (grad, hess):
+            if np.ndim(which) == 0:
+                if which:
+                    values[...] = value
+            elif np.any(which):
                 if self.transposed:
-                    values[:, left_out] = 0
+                    values[:, which] = value
                 else:
-                    values[left_out] = 0
+                    values[which] = value
+
+    def chain_softcap(
+        self,
+        start: int,
+        stop: int,
+        grad: FloatArray,
+        hess: FloatArray | None,
+        buffers: _Buffers,
+    ) -> None:
+        """Carry the derivatives of a block from the capped logits ``y`` to ``x``.
+
+        With ``u = x / c``: ``y' = sech(u)^2`` and ``y'' = -(2 / c) tanh(u) sech(u)^2``;
+        ``grad_x = grad_y y'`` and ``hess_x = hess_y y'^2 + grad_y y''``.
+        """
+        block = self.logits[start:stop]
+        n = stop - start
+        slope = self.laid_out(buffers.slope, n)
+        np.divide(block.T if self.transposed else block, self.softcap, out=slope)
+        bend = None
+        if hess is not None:
+            bend = self.laid_out(buffers.bend, n)
+            np.tanh(slope, out=bend)
+        # 1 / cosh(u)^2, not 1 - tanh(u)^2: no cancellation where |x| >> c, and 0 (not
+        # NaN) for x = +-inf; cosh overflows to inf only where sech(u)^2 underflows.
+        with np.errstate(over="ignore"):
+            np.cosh(slope, out=slope)
+        np.reciprocal(slope, out=slope)
+        np.square(slope, out=slope)
+        if hess is not None and bend is not None:
+            # tanh(u) sech(u)^2 / c before the factor -2: 0, not inf * 0, where sech(u)^2
+            # underflows and c is tiny.
+            bend *= slope
+            bend /= self.softcap
+            bend *= -2
+            bend *= grad
+            hess *= slope
+            hess *= slope
+            hess += bend
+        grad *= slope
 
     def losses(self) -> FloatArray:
-        """Combine the per-row sums into ``A log(1 + others) + margin``."""
+        """Combine the per-row sums into ``A log(1 + others) + margin (+ z lse^2)``."""
         log_sum = np.log1p(self.others)
         if self.labels is None:
             margin = self.margin
@@ -287,17 +419,39 @@ class _Problem:
             if self.spread is not None:
                 margin += self.smooth_share * self.spread
         losses: FloatArray = weighted_product(self.target_weight, log_sum) + margin
+        if self.lse is not None:
+            # Both terms are >= 0: the sum keeps the relative accuracy of each.
+            losses = losses + self.z_loss * np.square(self.lse, dtype=np.float64)
         return losses.astype(self.logits.dtype, copy=False)
+
+
+def _log_sum_exp(row_max: Any, others: Any) -> Any:
+    """Return ``lse = m + log(1 + others)`` per row; ``m`` itself where it is +-inf.
+
+    A row holding +inf has ``lse = +inf`` and a row of -inf only ``lse = -inf``, where
+    ``m + log1p(others)`` would be NaN (its ``others`` are NaN).
+    """
+    lse = np.log1p(others)
+    lse += row_max
+    infinite = np.isinf(row_max)
+    if np.any(infinite):
+        lse[infinite] = row_max[infinite]
+    return lse
 
 
 def softmax_cross_entropy(call: Prepared) -> FloatArray:
     """Return the per-row cross-entropy of a categorical call's ``(N, C)`` logits.
 
     That is ``sum_c a_c (lse(x) - x_c)`` per row, with ``a_c = w_c t_c`` (class weight
-    times smoothed target), unweighted by any sample weight. With ``call.grad_rows``
-    the rows of the gradient, ``grad_scale * (A softmax(x) - a)``, are written there,
-    and with ``call.hess_rows`` the diagonal of the Hessian, ``grad_scale * A p (1 - p)``;
-    rows whose scale is 0 are exactly 0.
+    times smoothed target), unweighted by any sample weight; with ``call.plan.z_loss``
+    ``z``, plus ``z lse(x)^2``. With ``call.grad_rows`` the rows of the gradient,
+    ``grad_scale * ((A + 2 z lse) softmax(x) - a)``, are written there, and with
+    ``call.hess_rows`` the diagonal of the Hessian, ``grad_scale * ((A + 2 z lse)
+    p (1 - p) + 2 z p^2)``; rows whose scale is 0 (without z-loss, also rows whose
+    target weighs 0) are exactly 0. With ``call.plan.softcap`` ``c`` all of this is of
+    the capped logits ``y = c tanh(x / c)``, formed block by block in the work buffer,
+    and the derivatives written are those with respect to ``x``, by the chain rule.
+    Each row of ``call.values`` must hold every class: ``lse`` is that of the row.
     """
     problem = _Problem(call)
     run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])

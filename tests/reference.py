@@ -14,6 +14,11 @@ from itertools import product
 import numpy as np
 
 
+def _log_sum_exp(row: list[float]) -> float:
+    top = max(row)
+    return top + math.log(sum(math.exp(v - top) for v in row))
+
+
 def _log_softmax(row: list[float]) -> list[float]:
     top = max(row)
     total = sum(math.exp(v - top) for v in row)
@@ -47,10 +52,16 @@ def categorical(
     where=None,
     ignore_index=None,
     label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
     eps=None,
     axis=-1,
 ):
-    """The categorical losses, element by element."""
+    """The categorical losses, element by element.
+
+    From logits, ``softcap=c`` first replaces each logit by ``c tanh(x / c)``, and
+    ``z_loss=z`` adds ``z lse(x)^2`` to each element's loss before its sample weight.
+    """
     clip = default_eps(first) if eps is None else eps
     x = np.moveaxis(np.asarray(first, dtype=float), axis, -1)
     n_classes = x.shape[-1]
@@ -74,6 +85,8 @@ def categorical(
             onehot = [float(v) for v in t[index]]
         smooth = [(1 - label_smoothing) * v + label_smoothing / n_classes for v in onehot]
         if logits:
+            if softcap is not None:
+                row = [softcap * math.tanh(v / softcap) for v in row]
             log_p = _log_softmax(row)
         else:
             log_p = [
@@ -87,6 +100,8 @@ def categorical(
             a = w[c] * smooth[c]
             if a != 0:
                 loss -= a * log_p[c]
+        if z_loss:
+            loss += z_loss * _log_sum_exp(row) ** 2
         # A sample weight of 0 makes every term's weight 0: the element contributes 0.
         losses[index] = float(s[index]) * loss if s[index] else 0.0
         # D: each element weighs s * sum_c w_c t_c with the unsmoothed target, w = 1 when
