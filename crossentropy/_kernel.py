@@ -23,8 +23,9 @@ a :class:`Prepared` gets them:
 - ``softcap`` :math:`c`: each block is first replaced, in the work buffer, by
   :math:`y = c \tanh(x / c)`, and everything above is computed from :math:`y`; the
   derivatives with respect to :math:`x` follow by the chain rule, with
-  :math:`y' = \operatorname{sech}^2(x / c)` (formed from :math:`\cosh`, not as
-  :math:`1 - (y/c)^2`, which cancels where :math:`|x| \gg c`) and
+  :math:`y' = \operatorname{sech}^2(x / c) = 4 e / (1 + e)^2`,
+  :math:`e = \exp(-2 |x| / c)` (not :math:`1 - (y/c)^2`, which cancels where
+  :math:`|x| \gg c`) and
   :math:`y'' = -(2/c) \tanh(x/c) \operatorname{sech}^2(x/c)`.
 - ``z_loss`` :math:`z`: each row gains :math:`z \operatorname{lse}(y)^2`, with
   :math:`\operatorname{lse} = m + \log(1 + \sum_{c \ne k} e^{y_c - m})` from the same
@@ -38,7 +39,7 @@ Rows are processed in blocks that stay in cache, and blocks are spread over thre
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -53,16 +54,6 @@ __all__ = ["softmax_cross_entropy"]
 _BLOCK_ELEMENTS = 1 << 18
 # Up to this many classes, blocks are transposed to (classes, rows).
 _MAX_TRANSPOSED_CLASSES = 48
-
-
-class _Buffers(NamedTuple):
-    """One thread's work buffers for the blocks of a range of rows (None: not needed)."""
-
-    work: Any  # the block, its exponentials, then its gradient
-    marks: Any  # transposed blocks: 1.0 at each row's maxima, else 0.0
-    curvature: Any  # transposed blocks: the Hessian's diagonal
-    slope: Any  # with a soft cap and derivatives: y' = sech(x / c)^2
-    bend: Any  # with a soft cap and the Hessian: y''
 
 
 class _Problem:
@@ -124,55 +115,56 @@ class _Problem:
             self.target_weight = self.hard + self.smooth_share * class_weight_sum
 
     def run_rows(self, start: int, stop: int) -> None:
-        """Compute rows ``start:stop``, block by block, with one set of work buffers."""
+        """Compute rows ``start:stop``, block by block, with one work buffer."""
         n_classes = self.logits.shape[1]
         block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
-        dtype = self.logits.dtype
-        buffer = scratch("kernel", shape, dtype)
+        buffer = scratch("kernel", shape, self.logits.dtype)
         # Transposed blocks mark their maxima in a second buffer, as 1.0 and 0.0.
-        marks = scratch("marks", shape, dtype) if self.transposed else buffer
+        marks = scratch("marks", shape, self.logits.dtype) if self.transposed else buffer
         # Transposed blocks form the Hessian's diagonal in a third buffer.
         curvature = None
         if self.hess is not None and self.transposed:
-            curvature = scratch("curvature", shape, dtype)
-        # The soft cap's derivatives, y' and y'', for the chain rule.
-        slope = bend = None
-        if self.softcap is not None and self.grad is not None:
-            slope = scratch("slope", shape, dtype)
-            if self.hess is not None:
-                bend = scratch("bend", shape, dtype)
-        buffers = _Buffers(buffer, marks, curvature, slope, bend)
+            curvature = scratch("curvature", shape, self.logits.dtype)
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
-            self.run_block(begin, end, buffers)
+            self.run_block(begin, end, buffer, marks, curvature)
 
-    def laid_out(self, buffer: Any, n: int) -> Any:
-        """Return the part of a work `buffer` that holds a block of `n` rows, laid out."""
+    def laid_out(self, name: str, n: int) -> Any:
+        """Return this thread's work buffer `name` for a block of `n` rows, laid out."""
         n_classes = self.logits.shape[1]
         shape = (n_classes, n) if self.transposed else (n, n_classes)
-        return buffer.reshape(-1)[: n_classes * n].reshape(shape)
+        return scratch(name, shape, self.logits.dtype)
 
     def cap(self, work: FloatArray, values: Any) -> None:
         """Write ``c tanh(values / c)`` into `work` (+-inf become +-c; NaN stays NaN)."""
-        np.divide(values, self.softcap, out=work)
+        with np.errstate(over="ignore"):  # |x / c| beyond the largest number: tanh is +-1
+            np.divide(values, self.softcap, out=work)
         np.tanh(work, out=work)
         np.multiply(work, self.softcap, out=work)
 
-    def run_block(self, start: int, stop: int, buffers: _Buffers) -> None:
+    def run_block(
+        self,
+        start: int,
+        stop: int,
+        buffer: FloatArray,
+        marks: FloatArray,
+        curvature: FloatArray | None,
+    ) -> None:
         """Compute one block of rows: per-row sums, and the derivatives if asked for."""
         block = self.logits[start:stop]
         n = stop - start
+        n_classes = block.shape[1]
         rows = np.arange(n)
         grad_block = None if self.grad is None else self.grad[start:stop]
         with np.errstate(invalid="ignore"):
             if self.transposed:
                 # (classes, rows), contiguous: the maxima are found by comparing with 0
                 # after the shift, and may tie; the exponential of each is exactly 1.
-                work = self.laid_out(buffers.work, n)
-                is_max = self.laid_out(buffers.marks, n)
+                work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
+                is_max = marks.reshape(-1)[: n_classes * n].reshape(n_classes, n)
                 np.copyto(work, block.T)
                 if self.softcap is not None:
                     self.cap(work, work)
@@ -187,7 +179,7 @@ class _Problem:
                 others = work.sum(axis=0)
                 others += ties
             else:
-                work = buffers.work[:n]
+                work = buffer[:n]
                 if grad_block is not None and grad_block.flags.c_contiguous:
                     work = grad_block
                 values = block
@@ -213,14 +205,14 @@ class _Problem:
         hess_work = None
         if self.hess is not None:
             hess_work = self.hess[start:stop]
-            if buffers.curvature is not None:
-                hess_work = self.laid_out(buffers.curvature, n)
+            if curvature is not None:
+                hess_work = curvature.reshape(-1)[: n_classes * n].reshape(n_classes, n)
         if self.lse is None:
-            self.gradient(start, stop, work, rows, others, hess=hess_work, buffers=buffers)
+            self.gradient(start, stop, work, rows, others, hess=hess_work)
         else:
             # A row of infinite lse has an infinite z-loss and NaN derivatives (inf * 0).
             with np.errstate(invalid="ignore"):
-                self.gradient(start, stop, work, rows, others, hess=hess_work, buffers=buffers)
+                self.gradient(start, stop, work, rows, others, hess=hess_work)
         if self.transposed:
             grad_block[...] = work.T
             if self.hess is not None and hess_work is not None:
@@ -279,7 +271,6 @@ class _Problem:
         others: FloatArray,
         *,
         hess: FloatArray | None,
-        buffers: _Buffers,
     ) -> None:
         """Turn the exponentials of a block into the rows of the gradient, in place.
 
@@ -342,7 +333,7 @@ class _Problem:
                     weight = self.class_weight
                     exps -= share * (weight[:, None] if self.transposed else weight)
         if self.softcap is not None:
-            self.chain_softcap(start, stop, exps, hess, buffers)
+            self.chain_softcap(start, stop, exps, hess)
         if lse is not None:
             # A row whose lse is infinite has an infinite z-loss and no derivatives: NaN
             # in both layouts, as autograd gives (not inf where the maximum is +inf).
@@ -376,7 +367,6 @@ class _Problem:
         stop: int,
         grad: FloatArray,
         hess: FloatArray | None,
-        buffers: _Buffers,
     ) -> None:
         """Carry the derivatives of a block from the capped logits ``y`` to ``x``.
 
@@ -385,18 +375,26 @@ class _Problem:
         """
         block = self.logits[start:stop]
         n = stop - start
-        slope = self.laid_out(buffers.slope, n)
-        np.divide(block.T if self.transposed else block, self.softcap, out=slope)
+        # y', y'' and a spare in work buffers of their own.
+        slope = self.laid_out("slope", n)
+        spare = self.laid_out("spare", n)
+        with np.errstate(over="ignore"):  # |x / c| beyond the largest number: y' = 0
+            np.divide(block.T if self.transposed else block, self.softcap, out=slope)
         bend = None
         if hess is not None:
-            bend = self.laid_out(buffers.bend, n)
+            bend = self.laid_out("bend", n)
             np.tanh(slope, out=bend)
-        # 1 / cosh(u)^2, not 1 - tanh(u)^2: no cancellation where |x| >> c, and 0 (not
-        # NaN) for x = +-inf; cosh overflows to inf only where sech(u)^2 underflows.
-        with np.errstate(over="ignore"):
-            np.cosh(slope, out=slope)
-        np.reciprocal(slope, out=slope)
-        np.square(slope, out=slope)
+        # sech(u)^2 = 4 e / (1 + e)^2 with e = exp(-2 |u|), not 1 - tanh(u)^2: no
+        # cancellation where |x| >> c, and 0 (not NaN) for x = +-inf; an exponential
+        # costs less than cosh.
+        np.abs(slope, out=slope)
+        with np.errstate(over="ignore"):  # -2 |u| = -inf: e = 0
+            slope *= -2
+        np.exp(slope, out=slope)
+        np.add(slope, 1, out=spare)
+        np.square(spare, out=spare)
+        slope *= 4
+        slope /= spare
         if hess is not None and bend is not None:
             # tanh(u) sech(u)^2 / c before the factor -2: 0, not inf * 0, where sech(u)^2
             # underflows and c is tiny.

@@ -223,6 +223,8 @@ def check_focal(gamma: object, alpha: object) -> tuple[float, float | None]:
 
 def check_z_loss(z_loss: object, dtype: np.dtype[Any]) -> float:
     """Return `z_loss` as a float >= 0 that is finite in the computation `dtype`."""
+    if z_loss.__class__ is float and z_loss == 0.0:
+        return 0.0  # the default, at no cost
     value = _check_real(z_loss, "z_loss")
     if not 0.0 <= value < math.inf:
         msg = f"z_loss must be a finite number >= 0, got {z_loss!r}"

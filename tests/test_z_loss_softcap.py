@@ -371,3 +371,24 @@ def test_infinite_logits_and_rows_left_out(n_classes):
     assert np.all(np.isfinite(grad[[0, 1, 5]]))
     assert np.all(np.isfinite(hess[[0, 1, 5]]))
     np.testing.assert_array_equal(grad[[0, 1]][np.isinf(logits[[0, 1]])], 0)
+
+
+@pytest.mark.parametrize("n_classes", [3, 60])
+@pytest.mark.parametrize("softcap", [0.1, 1e-300])
+def test_logits_beyond_the_largest_multiple_of_the_cap(n_classes, softcap):
+    # x / c overflows to +-inf: y = +-c, y' = y'' = 0, and no warning (warnings fail).
+    logits = np.zeros((2, n_classes))
+    logits[0, 0] = 1e308
+    logits[1, 1:3] = [-1e308, 1e300]
+    capped = np.clip(logits / np.float64(1e300), -1, 1) * softcap  # +-c, and 0 at 0
+    for options in ({}, {"z_loss": 0.5}):
+        loss, grad, hess = LOSS(
+            logits, [0, 2], softcap=softcap, reduction="none", return_hess=True, **options
+        )
+        expected = LOSS(capped, [0, 2], reduction="none", **options)
+        np.testing.assert_allclose(loss, expected, rtol=1e-15)
+        huge = np.abs(logits) > 1e299
+        np.testing.assert_array_equal(grad[huge], 0)
+        np.testing.assert_array_equal(hess[huge], 0)
+        assert np.all(np.isfinite(grad))
+        assert np.all(np.isfinite(hess))
