@@ -35,6 +35,8 @@ a :class:`Prepared` gets them:
   targets: a row whose target weighs 0 still has it.
 
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
+The focal loss (``_focal``) runs on the same blocks, through two hooks of the class
+that holds a call, :meth:`_Problem.target_sums` and :meth:`_Problem.rows_summed`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class _Problem:
     when it is short, so that a reduction over classes runs over whole contiguous rows.
     A block never writes outside its own rows of the per-row results.
     """
+
+    # Elements of a block: a subclass with more work buffers may take smaller blocks.
+    block_elements = _BLOCK_ELEMENTS
 
     def __init__(self, call: Prepared) -> None:
         logits = call.values
@@ -117,7 +122,7 @@ class _Problem:
     def run_rows(self, start: int, stop: int) -> None:
         """Compute rows ``start:stop``, block by block, with one work buffer."""
         n_classes = self.logits.shape[1]
-        block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+        block_rows = max(1, self.block_elements // n_classes)
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
@@ -196,6 +201,7 @@ class _Problem:
         self.others[start:stop] = others
         if self.lse is not None:
             self.lse[start:stop] = _log_sum_exp(row_max, others)
+        self.rows_summed(start, stop, work, others)
         if grad_block is None:
             return
         if self.transposed:
@@ -219,6 +225,15 @@ class _Problem:
                 self.hess[start:stop] = hess_work.T
         elif work is not grad_block:
             grad_block[...] = work
+
+    def rows_summed(self, start: int, stop: int, exps: FloatArray, others: FloatArray) -> None:
+        """Take note of a block's sums ``others``, before its derivatives (a hook).
+
+        `exps` holds the block's ``e^(x - m)``, laid out, 0 at the row maximum (at every
+        tied maximum when transposed). Nothing here. The block's shifted logits went to
+        :meth:`target_sums` before: a subclass that needs per-class terms of the
+        log-sum-exp (the focal loss) keeps them there and forms its terms here.
+        """
 
     def per_row(self, values: Any) -> Any:
         """Shape per-row `values` (or one value for all rows) to broadcast against a block."""
@@ -337,7 +352,8 @@ class _Problem:
         if lse is not None:
             # A row whose lse is infinite has an infinite z-loss and no derivatives: NaN
             # in both layouts, as autograd gives (not inf where the maximum is +inf).
-            self.fill_rows(~np.isfinite(lse), np.nan, exps, hess)
+            for values in (exps,) if hess is None else (exps, hess):
+                self.fill_rows(values, ~np.isfinite(lse), np.nan)
         # Rows left out, of weight 0 or (without z-loss) whose target weighs 0 (even with
         # logits of -inf and NaN exponentials) have derivatives of exactly 0: a_c >= 0
         # sum to A. With z-loss only the row weight counts: every counted row has one.
@@ -345,21 +361,23 @@ class _Problem:
             left_out = scaled_target_weight == 0
         else:
             left_out = call.grad_scale(start, stop) == 0
-        self.fill_rows(left_out, 0, exps, hess)
+        for values in (exps,) if hess is None else (exps, hess):
+            self.zero_rows(values, left_out)
 
-    def fill_rows(
-        self, which: Any, value: float, grad: FloatArray, hess: FloatArray | None
-    ) -> None:
-        """Set the rows of a block `which` says (per row, or one bool for all) to `value`."""
-        for values in (grad,) if hess is None else (grad, hess):
-            if np.ndim(which) == 0:
-                if which:
-                    values[...] = value
-            elif np.any(which):
-                if self.transposed:
-                    values[:, which] = value
-                else:
-                    values[which] = value
+    def zero_rows(self, values: FloatArray, left_out: Any) -> None:
+        """Set to 0 the rows of a laid-out block where `left_out` (per row, or one) is True."""
+        self.fill_rows(values, left_out, 0.0)
+
+    def fill_rows(self, values: FloatArray, which: Any, value: float) -> None:
+        """Set the rows of a laid-out block where `which` (per row, or one) is True to `value`."""
+        if np.ndim(which) == 0:
+            if which:
+                values[...] = value
+        elif np.any(which):
+            if self.transposed:
+                values[:, which] = value
+            else:
+                values[which] = value
 
     def chain_softcap(
         self,
