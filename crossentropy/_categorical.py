@@ -171,6 +171,8 @@ def categorical_cross_entropy_with_logits(
     where: object = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
     axis: int = -1,
     return_grad: bool = False,
     return_hess: bool = False,
@@ -200,6 +202,14 @@ def categorical_cross_entropy_with_logits(
     label_smoothing : float, default 0.0
         :math:`\epsilon` in :math:`t \leftarrow (1-\epsilon) t + \epsilon / C`; with
         integer targets no one-hot array is built.
+    z_loss : float, default 0.0
+        :math:`z \ge 0`: each element's loss gains :math:`z \operatorname{lse}(x)^2`
+        (PaLM's auxiliary z-loss), times its sample weight but not its class weights;
+        ``D`` is unchanged.
+    softcap : float, optional
+        :math:`c > 0`: the logits are first replaced by :math:`c \tanh(x / c)`
+        (Gemma 2's soft-capping): the loss, the z-loss and the derivatives are those
+        of the capped logits, carried back to `logits`. None (the default): no cap.
     axis : int, default -1
         The class axis (PyTorch's layout is ``axis=1``).
     return_grad : bool, default False
@@ -227,12 +237,15 @@ def categorical_cross_entropy_with_logits(
     ------
     ValueError
         For a class index outside ``[0, C)`` (other than `ignore_index`), target or
-        option shapes that do not fit, out-of-range options, probability targets
+        option shapes that do not fit, out-of-range options (a negative or non-finite
+        `z_loss`; a `softcap` that is not a positive normal number of the computation
+        dtype), probability targets
         outside [0, 1], `ignore_index` with probability targets, a masked array with
         some classes of a row masked, or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where`,
-        `return_grad` or `return_hess`, or a dict or string `class_weight`.
+        `return_grad` or `return_hess`, a dict or string `class_weight`, or a
+        `z_loss` or `softcap` that is not a real number (bools included).
 
     Warns
     -----
@@ -270,6 +283,31 @@ def categorical_cross_entropy_with_logits(
     rows left out or of weight 0 get exactly 0. The diagonal of the Hessian is
     :math:`s A\, p_c (1 - p_c) / D` with :math:`p = \operatorname{softmax}(x)`.
 
+    With `softcap` :math:`c`, every formula here holds for :math:`y = c \tanh(x / c)`
+    in place of :math:`x` (:math:`\pm\infty` become :math:`\pm c`, NaN stays NaN), and
+    the derivatives are carried to :math:`x` by the chain rule,
+    :math:`g_x = g_y\, y'` and :math:`h_x = h_y\, y'^2 + g_y\, y''` with
+    :math:`y' = \operatorname{sech}^2(x / c)` (computed so that it does not cancel where
+    :math:`|x| \gg c`) and :math:`y'' = -(2 / c) \tanh(x / c)\, y'`. With `z_loss`
+    :math:`z` the loss of an element is
+
+    .. math::
+
+        \ell = s \Bigl(\sum_c a_c \bigl(\operatorname{lse}(y) - y_c\bigr)
+              + z \operatorname{lse}(y)^2\Bigr),
+
+    two non-negative terms, with :math:`\operatorname{lse} = m + \log(1 +
+    \sum_{c \ne k} e^{y_c - m})` from the same pass. The z-loss does not depend on the
+    targets: an element whose target weighs 0 (a class weight of 0) still has it,
+    while elements left out by `where`, `ignore_index` or a sample weight of 0
+    contribute exactly 0 and get zero derivatives. The gradient gains
+    :math:`2 s z \operatorname{lse}(y)\, p / D` and the Hessian's diagonal
+    :math:`2 s z (p_c^2 + \operatorname{lse}(y)\, p_c (1 - p_c)) / D`, which is
+    negative where :math:`\operatorname{lse}(y)` is. A counted row whose logits are all
+    -inf (or that holds +inf) has :math:`\operatorname{lse} = \mp\infty`: its z-loss
+    is +inf and its derivatives are NaN, as autograd gives; with `softcap` its logits
+    are finite and so is everything else.
+
     Examples
     --------
     >>> import numpy as np
@@ -300,6 +338,14 @@ def categorical_cross_entropy_with_logits(
     >>> hess.round(4)
     array([[0.1684, 0.1446, 0.0376],
            [0.0432, 0.0432, 0.0824]])
+
+    A z-loss pulls the log-normalizer towards 0 (here ``lse`` is 2.24 and 3.09),
+    and a soft cap bounds the logits, an infinite one included, by ``softcap``:
+
+    >>> ce.categorical_cross_entropy_with_logits(logits, [0, 2], z_loss=1e-2, reduction="none")
+    array([0.2915..., 0.1907...])
+    >>> float(ce.categorical_cross_entropy_with_logits([[np.inf, 0.0]], [1], softcap=5.0))
+    5.0067...
     """
     options = {
         "reduction": reduction,
@@ -308,6 +354,8 @@ def categorical_cross_entropy_with_logits(
         "where": where,
         "ignore_index": ignore_index,
         "label_smoothing": label_smoothing,
+        "z_loss": z_loss,
+        "softcap": softcap,
         "axis": axis,
     }
     return evaluate(

@@ -41,9 +41,11 @@ from ._validation import (
     check_label_smoothing,
     check_out,
     check_reduction,
+    check_softcap,
     check_unit_interval,
     check_weight,
     check_where,
+    check_z_loss,
     computation_dtype,
     unmasked,
     value_bounds,
@@ -116,7 +118,9 @@ class Plan:
     shape without it; ``labels`` says whether a categorical target holds class indices.
     ``eps`` is the clipping bound of a probability loss (0 for logits); ``gamma`` and
     ``alpha`` are the focusing exponent and the class balance of a focal loss (0 and
-    None for a cross-entropy).
+    None for a cross-entropy). ``z_loss`` and ``softcap`` are the z-loss factor and the
+    logit soft cap of a categorical loss with logits (0 and None: off), which the
+    log-sum-exp kernel applies itself.
     """
 
     loss: Loss
@@ -131,6 +135,8 @@ class Plan:
     eps: float
     gamma: float = 0.0
     alpha: float | None = None
+    z_loss: float = 0.0
+    softcap: float | None = None
 
     @property
     def n_classes(self) -> int:
@@ -222,6 +228,8 @@ def make_plan(
     gamma, alpha = 0.0, None
     if "gamma" in options:
         gamma, alpha = check_focal(options["gamma"], options.get("alpha"))
+    z_loss = check_z_loss(options.get("z_loss", 0.0), computation)
+    softcap = check_softcap(options.get("softcap"), computation)
     axis = None
     batch_shape = shape
     labels = False
@@ -259,6 +267,8 @@ def make_plan(
         eps=eps,
         gamma=gamma,
         alpha=alpha,
+        z_loss=z_loss,
+        softcap=softcap,
     )
 
 

@@ -36,10 +36,12 @@ __all__ = [
     "check_real_dtype",
     "check_reduction",
     "check_return_flag",
+    "check_softcap",
     "check_unit_interval",
     "check_weight",
     "check_where",
     "check_where_dtype",
+    "check_z_loss",
     "unmasked",
     "value_bounds",
     "warn",
@@ -233,6 +235,38 @@ def check_focal(gamma: object, alpha: object) -> tuple[float, float | None]:
         msg = f"alpha must be None or a number in [0, 1], got {alpha!r}"
         raise ValueError(msg)
     return gamma_value, alpha_value
+
+
+def check_z_loss(z_loss: object, dtype: np.dtype[Any]) -> float:
+    """Return `z_loss` as a float >= 0 that is finite in the computation `dtype`."""
+    if z_loss.__class__ is float and z_loss == 0.0:
+        return 0.0  # the default, at no cost
+    value = _check_real(z_loss, "z_loss")
+    if not 0.0 <= value < math.inf:
+        msg = f"z_loss must be a finite number >= 0, got {z_loss!r}"
+        raise ValueError(msg)
+    if value and value > float(np.finfo(dtype).max):
+        msg = f"z_loss must be at most the largest {dtype} number, got {z_loss!r}"
+        raise ValueError(msg)
+    return value
+
+
+def check_softcap(softcap: object, dtype: np.dtype[Any]) -> float | None:
+    """Return `softcap` as None or a float > 0 that is a normal number of `dtype`."""
+    if softcap is None:
+        return None
+    value = _check_real(softcap, "softcap")
+    if not 0.0 < value < math.inf:
+        msg = f"softcap must be None or a finite number > 0, got {softcap!r}"
+        raise ValueError(msg)
+    info = np.finfo(dtype)
+    if not float(info.tiny) <= value <= float(info.max):
+        msg = (
+            f"softcap must be a normal {dtype} number, in [{info.tiny}, {info.max}], "
+            f"got {softcap!r}"
+        )
+        raise ValueError(msg)
+    return value
 
 
 def check_axis(axis: object, ndim: int) -> int:

@@ -84,6 +84,8 @@ def _options(*names: str) -> Mapping[str, Any]:
         "where": None,
         "ignore_index": None,
         "label_smoothing": 0.0,
+        "z_loss": 0.0,
+        "softcap": None,
         "eps": None,
         "axis": -1,
         "return_grad": False,
@@ -168,7 +170,9 @@ ALL = (
         first="logits",
         categorical=True,
         from_logits=True,
-        options=_options(*_CATEGORICAL_OPTIONS, "axis", "return_grad", "return_hess", "out"),
+        options=_options(
+            *_CATEGORICAL_OPTIONS, "z_loss", "softcap", "axis", "return_grad", "return_hess", "out"
+        ),
         make=partial(_make_categorical, True),
         oracle=partial(reference.categorical, logits=True),
         hessian=True,

@@ -15,6 +15,11 @@ import mpmath
 import numpy as np
 
 
+def _log_sum_exp(row: list[float]) -> float:
+    top = max(row)
+    return top + math.log(sum(math.exp(v - top) for v in row))
+
+
 def _log_softmax(row: list[float]) -> list[float]:
     top = max(row)
     total = sum(math.exp(v - top) for v in row)
@@ -70,13 +75,17 @@ def categorical(
     where=None,
     ignore_index=None,
     label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
     eps=None,
     axis=-1,
 ):
     """The categorical losses, element by element; the focal losses for ``gamma > 0``.
 
     The focal losses with logits take their terms from :func:`_focal_softmax_terms`;
-    with probabilities, ``-(1 - q)^gamma log q`` of the clipped ``q`` in float64.
+    with probabilities, ``-(1 - q)^gamma log q`` of the clipped ``q`` in float64. From
+    logits, ``softcap=c`` first replaces each logit by ``c tanh(x / c)``, and
+    ``z_loss=z`` adds ``z lse(x)^2`` to each element's loss before its sample weight.
     """
     clip = default_eps(first) if eps is None else eps
     x = np.moveaxis(np.asarray(first, dtype=float), axis, -1)
@@ -101,6 +110,8 @@ def categorical(
             onehot = [float(v) for v in t[index]]
         smooth = [(1 - label_smoothing) * v + label_smoothing / n_classes for v in onehot]
         if logits:
+            if softcap is not None:
+                row = [softcap * math.tanh(v / softcap) for v in row]
             log_p = _log_softmax(row)
         else:
             log_p = [
@@ -122,6 +133,8 @@ def categorical(
             a = w[c] * smooth[c]
             if a != 0:
                 loss += a * terms[c]
+        if z_loss:
+            loss += z_loss * _log_sum_exp(row) ** 2
         # A sample weight of 0 makes every term's weight 0: the element contributes 0.
         losses[index] = float(s[index]) * loss if s[index] else 0.0
         # D: each element weighs s * sum_c w_c t_c with the unsmoothed target, w = 1 when

@@ -225,8 +225,38 @@ FOR_BINARY = [
         {"where": np.ones((3, 2), bool)}),
 ]  # fmt: skip
 
+FOR_Z_LOSS_AND_SOFTCAP = [
+    Bad("z-loss-negative", ValueError, "z_loss must be a finite number >= 0, got -0.1",
+        {"z_loss": -0.1}),
+    Bad("z-loss-nan", ValueError, "z_loss must be a finite number >= 0", {"z_loss": np.nan}),
+    Bad("z-loss-inf", ValueError, "z_loss must be a finite number >= 0", {"z_loss": np.inf}),
+    Bad("z-loss-string", TypeError, "z_loss must be a real number", {"z_loss": "0.1"}),
+    Bad("z-loss-bool", TypeError, "z_loss must be a real number, got True", {"z_loss": True}),
+    Bad("z-loss-none", TypeError, "z_loss must be a real number, got None", {"z_loss": None}),
+    Bad("z-loss-array", TypeError, "z_loss must be a real number", {"z_loss": np.array([0.1])}),
+    Bad("z-loss-above-float32", ValueError, "z_loss must be at most the largest float32 number",
+        {"z_loss": 1e39}, first=lambda valid: valid.astype(np.float32)),
+    Bad("softcap-zero", ValueError, "softcap must be None or a finite number > 0, got 0",
+        {"softcap": 0}),
+    Bad("softcap-negative", ValueError, "softcap must be None or a finite number > 0",
+        {"softcap": -30.0}),
+    Bad("softcap-nan", ValueError, "softcap must be None or a finite number > 0",
+        {"softcap": np.nan}),
+    Bad("softcap-inf", ValueError, "softcap must be None or a finite number > 0",
+        {"softcap": np.inf}),
+    Bad("softcap-string", TypeError, "softcap must be a real number", {"softcap": "30"}),
+    Bad("softcap-bool", TypeError, "softcap must be a real number, got True", {"softcap": True}),
+    Bad("softcap-subnormal", ValueError, "softcap must be a normal float64 number",
+        {"softcap": 1e-310}),
+    Bad("softcap-below-float32", ValueError, "softcap must be a normal float32 number",
+        {"softcap": 1e-40}, first=lambda valid: valid.astype(np.float32)),
+    Bad("softcap-float16-in-float32", ValueError, "softcap must be a normal float32 number",
+        {"softcap": 1e39}, first=lambda valid: valid.astype(np.float16)),
+]  # fmt: skip
+
 GROUPS = [
     (losses.ALL, FOR_ALL),
+    (tuple(loss for loss in losses.ALL if "z_loss" in loss.options), FOR_Z_LOSS_AND_SOFTCAP),
     (losses.PROBABILITIES, FOR_PROBABILITIES),
     (losses.CATEGORICAL, FOR_CATEGORICAL),
     (tuple(set(losses.CATEGORICAL) & set(losses.PROBABILITIES)), FOR_CATEGORICAL_PROBABILITIES),

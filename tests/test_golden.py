@@ -138,6 +138,8 @@ def test_the_fixtures_cover_every_function_option_and_dtype():
         "label_smoothing",
         "axis",
         "eps",
+        "z_loss",
+        "softcap",
     }
     assert {case["dtype"] for case in CASES} == {"float32", "float64"}
     assert {case["options"]["reduction"] for case in CASES} == REDUCTIONS

@@ -66,6 +66,24 @@ def _option_cases(loss):
             ({"class_weight": [0.5, 2.0, 1.0, 1.0, 3.0], "label_smoothing": 0.1}, True),
             ({"reduction": "sum", "sample_weight": "weights"}, True),
             ({"axis": 0, "reduction": "none"}, False),
+            ({"z_loss": 0.1}, False),
+            (
+                {"softcap": 2.0, "reduction": "sum", "class_weight": [0.5, 2.0, 0.0, 1.0, 3.0]},
+                False,
+            ),
+            (
+                {
+                    "z_loss": 0.05,
+                    "softcap": 1.5,
+                    "reduction": "none",
+                    "label_smoothing": 0.2,
+                    "ignore_index": 1,
+                },
+                False,
+            ),
+            ({"z_loss": 0.2, "softcap": 3.0, "sample_weight": "weights", "where": "mask"}, True),
+            ({"z_loss": 0.3, "class_weight": [0.5, 2.0, 0.0, 1.0, 3.0]}, True),
+            ({"z_loss": 0.1, "softcap": 2.5, "axis": 0, "reduction": "sum"}, False),
         ]
     return [
         ({}, False),
