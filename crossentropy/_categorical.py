@@ -152,8 +152,12 @@ def categorical_cross_entropy_with_logits(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` (integer targets
+        only) computes ``n / (C n_c)`` from this call's targets, as scikit-learn's
+        ``compute_class_weight``: ``n_c`` is the number of elements counted of class
+        ``c`` (their total sample weight, with `sample_weight`) and ``n`` that of all
+        classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -191,11 +195,12 @@ def categorical_cross_entropy_with_logits(
     ValueError
         For a class index outside ``[0, C)`` (other than `ignore_index`), target or
         option shapes that do not fit, out-of-range options, probability targets
-        outside [0, 1], `ignore_index` with probability targets, a masked array with
-        some classes of a row masked, or masked weights.
+        outside [0, 1], `ignore_index` or ``class_weight='balanced'`` with probability
+        targets, a `class_weight` string other than ``'balanced'``, a masked array
+        with some classes of a row masked, or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where`,
-        `return_grad` or `return_hess`, or a dict or string `class_weight`.
+        `return_grad` or `return_hess`, or a dict `class_weight`.
 
     Warns
     -----
@@ -312,8 +317,12 @@ def categorical_cross_entropy(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` (integer targets
+        only) computes ``n / (C n_c)`` from this call's targets, as scikit-learn's
+        ``compute_class_weight``: ``n_c`` is the number of elements counted of class
+        ``c`` (their total sample weight, with `sample_weight`) and ``n`` that of all
+        classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -349,11 +358,12 @@ def categorical_cross_entropy(
     ValueError
         For probabilities outside [0, 1] or NaN, a class index outside ``[0, C)``
         (other than `ignore_index`), shapes that do not fit, out-of-range options,
-        `ignore_index` with probability targets, a masked array with some classes of a
-        row masked, or masked weights.
+        `ignore_index` or ``class_weight='balanced'`` with probability targets, a
+        `class_weight` string other than ``'balanced'``, a masked array with some
+        classes of a row masked, or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where` or
-        `return_grad`, or a dict or string `class_weight`.
+        `return_grad`, or a dict `class_weight`.
 
     Warns
     -----
