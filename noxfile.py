@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``examples``, ``bench``, ``compare``."""
+"""Development sessions, ``nox -s NAME``: tests, lint, docs, examples, bench, compare."""
 
 from __future__ import annotations
 
@@ -22,6 +22,23 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with warnings as errors, into docs/_build/html."""
+    session.install("-e", ".[docs]")
+    session.env["MPLBACKEND"] = "Agg"
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
 
 
 @nox.session

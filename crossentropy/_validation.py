@@ -60,6 +60,22 @@ class ProbabilitySumWarning(UserWarning):
 
     The loss is computed as given; filter this category to silence exactly this
     warning, for instance with ``warnings.simplefilter("ignore", ce.ProbabilitySumWarning)``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import crossentropy as ce
+    >>> probs = [[0.5, 0.6], [0.2, 0.8]]  # the first row sums to 1.1
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     loss = ce.categorical_cross_entropy(probs, [0, 1])
+    >>> [warning.category.__name__ for warning in caught]
+    ['ProbabilitySumWarning']
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error")
+    ...     warnings.simplefilter("ignore", ce.ProbabilitySumWarning)
+    ...     float(ce.categorical_cross_entropy(probs, [0, 1]))
+    0.4581...
     """
 
 

@@ -1,4 +1,5 @@
 """Train classifiers on handwritten digits with plain NumPy and this package's gradient.
+=====================================================================================
 
 Multinomial logistic regression and a two-layer perceptron (64 -> 128 -> 10, ReLU) are
 trained with Adam on scikit-learn's bundled digits data (1,797 8x8 images; no download).

@@ -1,4 +1,5 @@
 """Multi-label digits with rare labels: ``binary_cross_entropy_with_logits`` and ``pos_weight``.
+=============================================================================================
 
 Each digit image gets three binary labels of very different frequency: "is a 0" (about
 10% positive), "is a 7 or a 9" (about 20%) and "is even" (about 50%). A linear model with

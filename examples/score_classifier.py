@@ -1,4 +1,5 @@
 """Score a scikit-learn classifier's probabilities: the value of ``log_loss``, in less time.
+=========================================================================================
 
 A classifier (logistic regression by default, or histogram gradient boosting) is fitted
 to scikit-learn's bundled digits (10 classes) and breast cancer (2 classes) data; its

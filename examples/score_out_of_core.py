@@ -1,4 +1,5 @@
 """Score logits that do not fit a memory budget: a memory-mapped file, Dask, one pass.
+===================================================================================
 
 The example writes a few GB of float32 logits to disk as a ``.npy`` file, block by block
 (never holding them in memory), opens the file with ``dask.array.from_array`` through a
