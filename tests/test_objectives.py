@@ -418,3 +418,83 @@ def test_balanced_positive_weight_is_scale_pos_weight_and_is_unbalance(breast_ca
     np.testing.assert_allclose(
         _expit(ours.predict(X)), unbalanced.predict(X), rtol=0, atol=AGREEMENT
     )
+
+
+# --- Focal losses: any loss that returns its Hessian makes an objective ------------------
+
+
+def _focal_losses():
+    """The focal losses with logits that take ``return_hess`` (binary, categorical)."""
+    found = []
+    for name in ("binary_focal_loss_with_logits", "categorical_focal_loss_with_logits"):
+        function = getattr(ce, name, None)
+        if function is not None and "return_hess" in inspect.signature(function).parameters:
+            found.append(name)
+    return found
+
+
+FOCAL = _focal_losses()
+needs_focal = pytest.mark.skipif(not FOCAL, reason="no focal loss takes return_hess yet")
+
+
+def _problem(rng, name, n_rows=40):
+    if name.startswith("categorical"):
+        return rng.normal(scale=3.0, size=(n_rows, 3)), rng.integers(0, 3, n_rows), CATEGORICAL
+    return rng.normal(scale=3.0, size=n_rows), rng.integers(0, 2, n_rows), BINARY
+
+
+@needs_focal
+@pytest.mark.parametrize("name", FOCAL or ["none"])
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_focal_with_gamma_zero_is_the_cross_entropy(rng, name, library):
+    margins, labels, cross_entropy = _problem(rng, name)
+    weight = rng.uniform(size=labels.size)
+    focal = MAKERS[library](name, gamma=0.0)(labels, margins, weight)
+    expected = MAKERS[library](cross_entropy)(labels, margins, weight)
+    np.testing.assert_allclose(focal[0], expected[0], rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(focal[1], expected[1], rtol=1e-14, atol=1e-300)
+
+
+@needs_focal
+@pytest.mark.parametrize("name", FOCAL or ["none"])
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_focal_objective_is_the_losss_gradient_and_convention(rng, name, library):
+    margins, labels, _ = _problem(rng, name)
+    margins[:5] = -8.0 if margins.ndim == 1 else [8.0, -8.0, -8.0]  # confidently wrong
+    labels[:5] = 1
+    loss = getattr(ce, name)
+    grad, exact = MAKERS[library](name, hessian="exact", gamma=2.0)(labels, margins)
+    _, expected_grad, expected_hess = loss(
+        margins, labels, gamma=2.0, reduction="sum", return_hess=True
+    )
+    np.testing.assert_array_equal(grad, expected_grad)
+    np.testing.assert_array_equal(exact, expected_hess)
+    assert (exact < 0).any()  # the focal loss is not convex there
+    _, builtin = MAKERS[library](name, gamma=2.0)(labels, margins)
+    factor = 1.0
+    if name.startswith("categorical"):
+        factor = 2.0 if library == "xgboost" else 3 / 2
+    floor = 1e-16 if library == "xgboost" else 0.0
+    np.testing.assert_allclose(builtin, np.maximum(factor * exact, floor), rtol=1e-15)
+
+
+@needs_focal
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_focal_objective_trains(breast_cancer, library):
+    pytest.importorskip(library)
+    X, y = breast_cancer
+    objective = MAKERS[library]("binary_focal_loss_with_logits", gamma=2.0)
+    if library == "xgboost":
+        import xgboost as xgb
+
+        data = xgb.DMatrix(X, label=y)
+        params = {"objective": "binary:logistic", "base_score": 0.5, "nthread": 1}
+        probabilities = xgb.train(params, data, 20, obj=objective).predict(data)
+    else:
+        import lightgbm as lgb
+
+        params = {"objective": objective, "num_threads": 1, "verbose": -1}
+        probabilities = _expit(lgb.train(params, lgb.Dataset(X, y), 20).predict(X))
+    start = ce.binary_focal_loss(np.full(y.shape, 0.5), y, gamma=2.0)
+    assert ce.binary_focal_loss(probabilities, y, gamma=2.0) < start / 10
+    assert np.mean((probabilities > 0.5) == y) > 0.95
