@@ -272,3 +272,17 @@ class TestDask:
             want = loss(first, target, pos_weight="balanced", where=where, reduction=reduction)
             assert isinstance(got, da.Array)
             np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
+
+    @losses.parametrize(losses.ALL)
+    def test_a_masked_input_is_read_for_its_mask(self, rng, loss):
+        da = self.da
+        first, target = loss.make(rng, (30, 3))
+        mask = np.zeros((30, 3), bool)
+        mask[[2, 5, 9]] = True  # whole rows, as a categorical loss needs
+        masked = np.ma.masked_array(first, mask)
+        lazy = da.from_array(masked, chunks=(7, 3), asarray=False)
+        option = "class_weight" if loss.categorical else "pos_weight"
+        got = loss(lazy, target, **{option: "balanced"}).compute()
+        np.testing.assert_allclose(got, loss(masked, target, **{option: "balanced"}), rtol=1e-12)
+        unmasked = loss(first, target, **{option: "balanced"})
+        assert not np.isclose(got, unmasked, rtol=1e-6)
