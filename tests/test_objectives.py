@@ -489,12 +489,12 @@ def test_a_focal_objective_trains(breast_cancer, library):
 
         data = xgb.DMatrix(X, label=y)
         params = {"objective": "binary:logistic", "base_score": 0.5, "nthread": 1}
-        probabilities = xgb.train(params, data, 20, obj=objective).predict(data)
+        probabilities = xgb.train(params, data, 50, obj=objective).predict(data)
     else:
         import lightgbm as lgb
 
         params = {"objective": objective, "num_threads": 1, "verbose": -1}
-        probabilities = _expit(lgb.train(params, lgb.Dataset(X, y), 20).predict(X))
+        probabilities = _expit(lgb.train(params, lgb.Dataset(X, y), 50).predict(X))
     start = ce.binary_focal_loss(np.full(y.shape, 0.5), y, gamma=2.0)
     assert ce.binary_focal_loss(probabilities, y, gamma=2.0) < start / 10
-    assert np.mean((probabilities > 0.5) == y) > 0.95
+    assert np.mean((probabilities > 0.5) == y) > 0.97
