@@ -18,6 +18,8 @@ is formed in the same buffer as the exponentials, and the diagonal of the Hessia
 :math:`A\,p_c (1 - p_c)` with :math:`p = \operatorname{softmax}(x)`, from them too.
 
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
+The focal loss (``_focal``) runs on the same blocks, through two hooks of the class
+that holds a call, :meth:`_Problem.target_sums` and :meth:`_Problem.rows_summed`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class _Problem:
     when it is short, so that a reduction over classes runs over whole contiguous rows.
     A block never writes outside its own rows of the per-row results.
     """
+
+    # Elements of a block: a subclass with more work buffers may take smaller blocks.
+    block_elements = _BLOCK_ELEMENTS
 
     def __init__(self, call: Prepared) -> None:
         logits = call.values
@@ -95,7 +100,7 @@ class _Problem:
     def run_rows(self, start: int, stop: int) -> None:
         """Compute rows ``start:stop``, block by block, with one work buffer."""
         n_classes = self.logits.shape[1]
-        block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+        block_rows = max(1, self.block_elements // n_classes)
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
@@ -152,6 +157,7 @@ class _Problem:
                 work[rows, top] = 0
                 others = work.sum(axis=1)
         self.others[start:stop] = others
+        self.rows_summed(start, stop, work, others)
         if grad_block is None:
             return
         if self.transposed:
@@ -170,6 +176,15 @@ class _Problem:
                 self.hess[start:stop] = hess_work.T
         elif work is not grad_block:
             grad_block[...] = work
+
+    def rows_summed(self, start: int, stop: int, exps: FloatArray, others: FloatArray) -> None:
+        """Take note of a block's sums ``others``, before its derivatives (a hook).
+
+        `exps` holds the block's ``e^(x - m)``, laid out, 0 at the row maximum (at every
+        tied maximum when transposed). Nothing here. The block's shifted logits went to
+        :meth:`target_sums` before: a subclass that needs per-class terms of the
+        log-sum-exp (the focal loss) keeps them there and forms its terms here.
+        """
 
     def per_row(self, values: Any) -> Any:
         """Shape per-row `values` (or one value for all rows) to broadcast against a block."""
@@ -268,14 +283,18 @@ class _Problem:
         # and NaN exponentials) have a gradient of exactly 0: a_c >= 0 sum to A.
         left_out = scaled_target_weight == 0
         for values in (exps,) if hess is None else (exps, hess):
-            if np.ndim(left_out) == 0:
-                if left_out:
-                    values[...] = 0
-            elif np.any(left_out):
-                if self.transposed:
-                    values[:, left_out] = 0
-                else:
-                    values[left_out] = 0
+            self.zero_rows(values, left_out)
+
+    def zero_rows(self, values: FloatArray, left_out: Any) -> None:
+        """Set to 0 the rows of a laid-out block where `left_out` (per row, or one) is True."""
+        if np.ndim(left_out) == 0:
+            if left_out:
+                values[...] = 0
+        elif np.any(left_out):
+            if self.transposed:
+                values[:, left_out] = 0
+            else:
+                values[left_out] = 0
 
     def losses(self) -> FloatArray:
         """Combine the per-row sums into ``A log(1 + others) + margin``."""
