@@ -55,11 +55,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=300, help="boosting rounds")
     parser.add_argument("--splits", type=int, default=5, help="random train/test splits")
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).parent / "output" / "boosting_focal_objective.png",
+        "--out", type=Path, help="the PNG (default: output/boosting_focal_objective_LIBRARY.png)"
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.out is None:
+        name = f"boosting_focal_objective_{args.library}.png"
+        args.out = Path(__file__).parent / "output" / name
+    return args
 
 
 def imbalanced_split(X, y, keep, seed):
@@ -132,7 +134,8 @@ def main() -> None:
         print(" | ".join(line))
     print(f"\naverage precision on the held-out halves ({args.library}, {args.rounds} rounds):")
     for name, values in precision.items():
-        print(f"  {name:>24}: mean {np.mean(values):.3f}, sd {np.std(values, ddof=1):.3f}")
+        spread = f", sd {np.std(values, ddof=1):.3f}" if len(values) > 1 else ""
+        print(f"  {name:>24}: mean {np.mean(values):.3f}{spread}")
 
     figure, (curves, points) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, (precisions, recalls) in first_split.items():
