@@ -20,8 +20,9 @@ Tiles are spread over the package's threads, each with its own buffers, while BL
 held to one thread (with threadpoolctl, when installed); the additions to
 ``grads.weight`` (a lock per chunk of classes) and ``grads.bias`` take locks.
 
-The targets and weights go through ``_prepare.lay_out_targets`` once for the batch,
-and the mean through ``_reduction``: the same checks and the same rule as every loss.
+The targets and weights go through ``_prepare.count_targets`` and ``weigh_targets``
+once for the batch, and the mean through ``_reduction``: the same checks and the same
+rule as every loss.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ._kernel import (
     softmax_cross_entropy,
     work_elements,
 )
-from ._prepare import Loss, Plan, Prepared, Targets, lay_out_targets, make_plan, part
+from ._prepare import Loss, Plan, Prepared, Weights, count_targets, make_plan, part, weigh_targets
 from ._reduction import reduce
 from ._threads import can_pin_blas, get_num_threads, num_threads, one_blas_thread, run_in_ranges
 from ._types import FloatArray, Reduction
@@ -99,9 +100,10 @@ class _Layout:
     threads: int
 
 
-def _tile_bytes(rows: int, classes: int, itemsize: int) -> int:
+def _tile_bytes(rows: int, classes: int, itemsize: int, *, softcap: bool, grad: bool) -> int:
     """Return the bytes of a tile of `rows` x `classes` logits with the kernel's block buffers."""
-    return itemsize * (rows * classes + work_elements(rows, classes))
+    kernel = work_elements(rows, classes, softcap=softcap, grad=grad)
+    return itemsize * (rows * classes + kernel)
 
 
 def _largest(fits: Any, high: int) -> int:
@@ -127,6 +129,7 @@ def _layout(
     *,
     grad: bool,
     threads: int,
+    softcap: bool = False,
 ) -> _Layout | None:
     """Return the tiles of a call within `budget` bytes (None if not even the smallest fits).
 
@@ -150,7 +153,7 @@ def _layout(
         share = max(1, math.ceil(n_rows / count))
 
         def row_tile_fits(rows: int, room: int = per_thread) -> bool:
-            return _tile_bytes(rows, n_classes, itemsize) <= room
+            return _tile_bytes(rows, n_classes, itemsize, softcap=softcap, grad=grad) <= room
 
         rows = _largest(row_tile_fits, share)
         if rows:
@@ -160,7 +163,8 @@ def _layout(
             room = per_thread - (tile_rows * row_bytes if grad else 0)
 
             def class_tile_fits(classes: int, tile_rows: int = tile_rows, room: int = room) -> bool:
-                return _tile_bytes(tile_rows, classes, itemsize) <= room
+                tile = _tile_bytes(tile_rows, classes, itemsize, softcap=softcap, grad=grad)
+                return tile <= room
 
             classes = _largest(class_tile_fits, n_classes - 1)
             if classes >= min(n_classes, _MIN_TILE_CLASSES):
@@ -168,11 +172,15 @@ def _layout(
     return None
 
 
-def smallest_budget(n_classes: int, n_features: int, dtype: np.dtype[Any], *, grad: bool) -> int:
+def smallest_budget(
+    n_classes: int, n_features: int, dtype: np.dtype[Any], *, grad: bool, softcap: bool = False
+) -> int:
     """Return the smallest budget that holds one row of the smallest tile, in bytes."""
 
     def enough(budget: int) -> bool:
-        layout = _layout(1, n_classes, n_features, dtype, budget, grad=grad, threads=1)
+        layout = _layout(
+            1, n_classes, n_features, dtype, budget, grad=grad, threads=1, softcap=softcap
+        )
         return layout is not None
 
     low, high = 1, 64
@@ -188,17 +196,31 @@ def smallest_budget(n_classes: int, n_features: int, dtype: np.dtype[Any], *, gr
 
 
 def _too_small(
-    budget: int, n_classes: int, n_features: int, dtype: np.dtype[Any], *, grad: bool
+    budget: int,
+    n_classes: int,
+    n_features: int,
+    dtype: np.dtype[Any],
+    *,
+    grad: bool,
+    softcap: bool,
 ) -> ValueError:
     """Return the error for a budget too small for one row of the smallest tile."""
     classes = min(n_classes, _MIN_TILE_CLASSES)
-    needed = smallest_budget(n_classes, n_features, dtype, grad=grad)
+    needed = smallest_budget(n_classes, n_features, dtype, grad=grad, softcap=softcap)
     what = "the loss and its gradients need" if grad else "the loss needs"
     msg = (
         f"memory_budget of {budget} bytes is too small for one tile of 1 row of {classes} "
         f"classes in {dtype} with the buffers {what}: give at least {needed} bytes"
     )
     return ValueError(msg)
+
+
+class _Targets(NamedTuple):
+    """The class indices of a call (0 where left out), which count, and the weights."""
+
+    labels: np.ndarray[Any, Any]
+    counted: np.ndarray[Any, Any] | None
+    weights: Weights
 
 
 class _Arguments(NamedTuple):
@@ -290,7 +312,7 @@ class _Call:
         self,
         arguments: _Arguments,
         plan: Plan,
-        targets: Targets,
+        targets: _Targets,
         layout: _Layout,
         *,
         grad: bool,
@@ -386,6 +408,7 @@ class _Call:
         logits into their gradient in place.
         """
         targets = self.targets
+        weights = targets.weights
         if grad is None:
             grad = self.grads is not None
         grad_rows = logits if grad else None
@@ -394,11 +417,11 @@ class _Call:
             values=logits,
             labels=part(targets.labels, start, stop),
             target=None,
-            class_weight=targets.class_weight,
+            class_weight=weights.class_weight,
             pos_weight=None,
             counted=part(targets.counted, start, stop),
-            row_weight=part(targets.row_weight, start, stop),
-            total=targets.total,
+            row_weight=part(weights.row_weight, start, stop),
+            total=weights.total,
             grad=grad_rows,
             grad_rows=grad_rows,
         )
@@ -692,18 +715,22 @@ def linear_cross_entropy(
         options=options,
     )
     threads, pin_blas = _threads(n_rows, n_classes, n_features)
-    layout = _layout(
-        n_rows, n_classes, n_features, arguments.dtype, budget, grad=with_grad, threads=threads
-    )
+    capped = plan.softcap is not None
+    shape = (n_rows, n_classes, n_features, arguments.dtype, budget)
+    layout = _layout(*shape, grad=with_grad, threads=threads, softcap=capped)
     if layout is None:
-        raise _too_small(budget, n_classes, n_features, arguments.dtype, grad=with_grad)
+        raise _too_small(
+            budget, n_classes, n_features, arguments.dtype, grad=with_grad, softcap=capped
+        )
     mask = arguments.target_mask
-    targets = lay_out_targets(
+    labels, _, counted, row_weight = count_targets(
         plan, target_array, options=options, left_out=None if mask is None else mask.reshape(-1)
     )
+    weights = weigh_targets(plan, labels, None, counted, row_weight, options=options)
+    targets = _Targets(labels, counted, weights)
     call = _Call(arguments, plan, targets, layout, grad=with_grad, pin_blas=pin_blas)
     call.run()
-    loss = reduce(call.losses.reshape(batch_shape), plan.reduction, targets.total)
+    loss = reduce(call.losses.reshape(batch_shape), plan.reduction, weights.total)
     if call.grads is None:
         return loss
     grads = call.grads
