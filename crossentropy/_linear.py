@@ -570,8 +570,10 @@ def linear_cross_entropy(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` computes
+        ``n / (C n_c)`` from this call's targets, as for
+        :func:`categorical_cross_entropy_with_logits`.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional

@@ -549,6 +549,20 @@ def test_inputs_are_never_modified_and_views_are_accepted(rng):
     np.testing.assert_allclose(loss, materialised(hidden, weight, target)[0], rtol=1e-13)
 
 
+def test_balanced_class_weights(rng):
+    hidden, weight, target, bias = problem(rng, (3, 5), 6, 3)
+    target[0, :4] = 2  # an imbalance
+    options = {"class_weight": "balanced", "sample_weight": rng.uniform(size=5)}
+    expected = materialised(hidden, weight, target, bias=bias, **options)
+    for budget in (None, CLASS_TILES):
+        extra = {} if budget is None else {"memory_budget": budget}
+        got = ce.linear_cross_entropy(
+            hidden, weight, target, bias=bias, return_grad=True, **options, **extra
+        )
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-13)
+        assert_grads_close(got[1], expected[1], rtol=1e-13)
+
+
 def test_a_masked_target_leaves_its_elements_out(rng):
     hidden, weight, target, bias = problem(rng, (6,), 7, 3)
     mask = np.array([0, 1, 0, 0, 1, 0], bool)
