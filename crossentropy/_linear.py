@@ -63,6 +63,9 @@ DEFAULT_MEMORY_BUDGET = 64 * 2**20
 _MIN_TILE_CLASSES = 16
 # The weight gradient's accumulation buffer takes at most this part of the budget.
 _ACCUMULATOR_PART = 16
+# This part of the budget is kept back for what the tiles do not account for: the
+# arrays of a value per row or per class, and the call's bookkeeping.
+_HEADROOM_PART = 32
 # Calls of fewer multiply-adds run their tiles on the calling thread, BLAS untouched.
 _MIN_PARALLEL_WORK = 1 << 26
 
@@ -133,18 +136,20 @@ def _layout(
 ) -> _Layout | None:
     """Return the tiles of a call within `budget` bytes (None if not even the smallest fits).
 
-    Each thread gets an equal part of the budget. With gradients, a sixteenth of that
-    part (at least one row) goes to the buffer that rows of ``grads.weight`` are summed
-    through, and class tiles take one more buffer, of their rows of ``grads.hidden``.
-    The rest holds a tile and the kernel's block buffers: whole rows of classes when at
-    least one fits, the rows shared out so that every thread has some; otherwise tiles
-    about square in elements, of as many classes as then fit, and at least
-    ``min(C, 16)``. The number of threads is reduced to 1 before giving up.
+    A 32nd of the budget is kept back for the arrays of a value per row or per class
+    and the call's bookkeeping; each thread gets an equal part of the rest. With
+    gradients, a sixteenth of that part (at least one row) goes to the buffer that rows
+    of ``grads.weight`` are summed through, and class tiles take one more buffer, of
+    their rows of ``grads.hidden``. The rest holds a tile and the kernel's block
+    buffers: whole rows of classes when at least one fits, the rows shared out so that
+    every thread has some; otherwise tiles about square in elements, of as many classes
+    as then fit, and at least ``min(C, 16)``. The number of threads is reduced to 1
+    before giving up.
     """
     itemsize = dtype.itemsize
     row_bytes = max(1, n_features) * itemsize
     for count in dict.fromkeys((threads, 1)):
-        per_thread = budget // count
+        per_thread = (budget - budget // _HEADROOM_PART) // count
         chunk = 0
         if grad:
             reserved = max(row_bytes, per_thread // _ACCUMULATOR_PART)
@@ -594,9 +599,10 @@ def linear_cross_entropy(
     memory_budget : int, default ``64 * 2**20`` (64 MiB)
         The bytes that the work arrays of the call may take at once: the tiles of
         logits of every thread, the kernel's block buffers, and the buffers that the
-        tiles' shares of the gradients are summed through. Not counted: the arguments
-        (and their copies when they need converting), the returned loss and gradients,
-        and arrays of one value per element or per class.
+        tiles' shares of the gradients are summed through, with a 32nd kept back for
+        the call's arrays of one value per element or per class, which are not
+        counted otherwise. Nor are the arguments (and their copies when they need
+        converting), and the returned loss and gradients.
 
     Returns
     -------
@@ -642,9 +648,10 @@ def linear_cross_entropy(
         \nabla_h L = G W, \qquad \nabla_W L = G^\top H, \qquad
         \nabla_b L = \textstyle\sum_{\text{rows}} G.
 
-    The logits exist a tile at a time. With ``n`` threads, a tile is ``R`` rows of all
-    ``C`` classes, ``R`` as large as fits in ``memory_budget / n`` with the kernel's
-    buffers (up to ``N / n`` rows), and the kernel turns a tile's logits into its rows
+    The logits exist a tile at a time. A 32nd of `memory_budget` is kept back for the
+    call's small arrays; with ``n`` threads, a tile is ``R`` rows of all ``C`` classes,
+    ``R`` as large as fits in ``n``-th of the rest with the kernel's buffers (up to
+    ``N / n`` rows), and the kernel turns a tile's logits into its rows
     of :math:`G` in place. With gradients, a sixteenth of each thread's part of the
     budget is a buffer of rows of ``grads.weight``, through which its tiles' shares are
     added (NumPy's matrix product cannot add to its output). When not even one row of
