@@ -20,9 +20,11 @@ The losses with logits return the diagonal of the Hessian too (``return_hess=Tru
 Large inputs are spread over threads; :func:`get_num_threads`, :func:`set_num_threads`
 and :func:`num_threads` control how many. Probability rows that do not sum to 1 give a
 :class:`ProbabilitySumWarning`. :func:`log_loss` takes scikit-learn's arguments: labels
-of any kind first, then probabilities.
+of any kind first, then probabilities. The submodule :mod:`crossentropy.objectives`
+makes custom objectives for XGBoost and LightGBM of the losses with logits.
 """
 
+from . import objectives
 from ._binary import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -52,6 +54,7 @@ __all__ = [
     "get_num_threads",
     "log_loss",
     "num_threads",
+    "objectives",
     "set_num_threads",
 ]
 

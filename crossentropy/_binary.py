@@ -560,10 +560,15 @@ def binary_cross_entropy_with_logits(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `logits` (a vector weighs each label of the last axis, as in PyTorch). It does
         not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `logits`.
     where : array_like of bool, optional
@@ -723,9 +728,14 @@ def binary_cross_entropy(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `probs`. It does not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `probs`.
     where : array_like of bool, optional
@@ -905,9 +915,14 @@ def binary_focal_loss_with_logits(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `logits`. It does not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `logits`.
     where : array_like of bool, optional
@@ -1117,9 +1132,14 @@ def binary_focal_loss(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `probs`. It does not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `probs`.
     where : array_like of bool, optional

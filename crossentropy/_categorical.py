@@ -251,8 +251,12 @@ def categorical_cross_entropy_with_logits(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` (integer targets
+        only) computes ``n / (C n_c)`` from this call's targets, as scikit-learn's
+        ``compute_class_weight``: ``n_c`` is the number of elements counted of class
+        ``c`` (their total sample weight, with `sample_weight`) and ``n`` that of all
+        classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -299,13 +303,14 @@ def categorical_cross_entropy_with_logits(
         For a class index outside ``[0, C)`` (other than `ignore_index`), target or
         option shapes that do not fit, out-of-range options (a negative or non-finite
         `z_loss`; a `softcap` that is not a positive normal number of the computation
-        dtype), probability targets
-        outside [0, 1], `ignore_index` with probability targets, a masked array with
-        some classes of a row masked, or masked weights.
+        dtype), probability targets outside [0, 1], `ignore_index` or
+        ``class_weight='balanced'`` with probability targets, a `class_weight` string
+        other than ``'balanced'``, a masked array with some classes of a row masked,
+        or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where`,
-        `return_grad` or `return_hess`, a dict or string `class_weight`, or a
-        `z_loss` or `softcap` that is not a real number (bools included).
+        `return_grad` or `return_hess`, a dict `class_weight`, or a `z_loss` or
+        `softcap` that is not a real number (bools included).
 
     Warns
     -----
@@ -489,8 +494,12 @@ def categorical_cross_entropy(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` (integer targets
+        only) computes ``n / (C n_c)`` from this call's targets, as scikit-learn's
+        ``compute_class_weight``: ``n_c`` is the number of elements counted of class
+        ``c`` (their total sample weight, with `sample_weight`) and ``n`` that of all
+        classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -526,11 +535,12 @@ def categorical_cross_entropy(
     ValueError
         For probabilities outside [0, 1] or NaN, a class index outside ``[0, C)``
         (other than `ignore_index`), shapes that do not fit, out-of-range options,
-        `ignore_index` with probability targets, a masked array with some classes of a
-        row masked, or masked weights.
+        `ignore_index` or ``class_weight='balanced'`` with probability targets, a
+        `class_weight` string other than ``'balanced'``, a masked array with some
+        classes of a row masked, or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where` or
-        `return_grad`, or a dict or string `class_weight`.
+        `return_grad`, or a dict `class_weight`.
 
     Warns
     -----
@@ -685,8 +695,12 @@ def categorical_focal_loss_with_logits(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class (Keras' ``alpha``).
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class (Keras' ``alpha``). ``'balanced'``
+        (integer targets only) computes ``n / (C n_c)`` from this call's targets, as
+        scikit-learn's ``compute_class_weight``: ``n_c`` is the number of elements
+        counted of class ``c`` (their total sample weight, with `sample_weight`) and
+        ``n`` that of all classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -724,13 +738,14 @@ def categorical_focal_loss_with_logits(
     ValueError
         For a class index outside ``[0, C)`` (other than `ignore_index`), target or
         option shapes that do not fit, a negative or infinite `gamma`, other
-        out-of-range options, probability targets outside [0, 1], `ignore_index` with
-        probability targets, a masked array with some classes of a row masked, or
-        masked weights.
+        out-of-range options, probability targets outside [0, 1], `ignore_index` or
+        ``class_weight='balanced'`` with probability targets, a `class_weight` string
+        other than ``'balanced'``, a masked array with some classes of a row masked,
+        or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a `gamma` that is not a
-        real number, a non-bool `where`, `return_grad` or `return_hess`, or a dict or
-        string `class_weight`.
+        real number, a non-bool `where`, `return_grad` or `return_hess`, or a dict
+        `class_weight`.
 
     Warns
     -----
@@ -909,8 +924,12 @@ def categorical_focal_loss(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class (Keras' ``alpha``).
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class (Keras' ``alpha``). ``'balanced'``
+        (integer targets only) computes ``n / (C n_c)`` from this call's targets, as
+        scikit-learn's ``compute_class_weight``: ``n_c`` is the number of elements
+        counted of class ``c`` (their total sample weight, with `sample_weight`) and
+        ``n`` that of all classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -945,12 +964,13 @@ def categorical_focal_loss(
     ValueError
         For probabilities outside [0, 1] or NaN, a class index outside ``[0, C)``
         (other than `ignore_index`), shapes that do not fit, a negative or infinite
-        `gamma`, other out-of-range options, `ignore_index` with probability targets,
-        a masked array with some classes of a row masked, or masked weights.
+        `gamma`, other out-of-range options, `ignore_index` or
+        ``class_weight='balanced'`` with probability targets, a `class_weight` string
+        other than ``'balanced'``, a masked array with some classes of a row masked,
+        or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a `gamma` that is not a
-        real number, a non-bool `where` or `return_grad`, or a dict or string
-        `class_weight`.
+        real number, a non-bool `where` or `return_grad`, or a dict `class_weight`.
 
     Warns
     -----

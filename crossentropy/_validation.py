@@ -26,6 +26,7 @@ __all__ = [
     "as_real_array",
     "broadcast_argument",
     "check_axis",
+    "check_balanced",
     "check_binary_target",
     "check_class_weight",
     "check_eps",
@@ -332,17 +333,35 @@ def check_weight(
     return array  # type: ignore[no-any-return]
 
 
+def check_balanced(value: object, name: str, expected: str) -> bool:
+    """Return whether `value` is the string ``"balanced"``; raise for any other string.
+
+    `expected` describes what else `name` may be, for the message.
+    """
+    if not isinstance(value, str):
+        return False
+    if value != "balanced":
+        msg = f"{name} must be None, 'balanced' or {expected}, got the string {value!r}"
+        raise ValueError(msg)
+    return True
+
+
 def check_class_weight(
     class_weight: object, n_classes: int, dtype: np.dtype[Any]
 ) -> FloatArray | None:
-    """Return `class_weight` as a finite, non-negative vector of length `n_classes`."""
+    """Return `class_weight` as a finite, non-negative vector of length `n_classes`.
+
+    ``"balanced"`` is resolved by the caller, from the targets; other strings raise.
+    """
     if class_weight is None:
         return None
-    if isinstance(class_weight, dict | str):
-        kind = "a dict" if isinstance(class_weight, dict) else f"the string {class_weight!r}"
+    expected = f"an array of {n_classes} weights, one per class index"
+    balanced = check_balanced(class_weight, "class_weight", expected)
+    assert not balanced, "class_weight='balanced' is resolved from the targets beforehand"
+    if isinstance(class_weight, dict):
         msg = (
-            f"class_weight must be an array of {n_classes} weights, one per class index, "
-            f"got {kind}; pass for instance np.array([weights[c] for c in range({n_classes})])"
+            f"class_weight must be None, 'balanced' or {expected}, got a dict; pass for "
+            f"instance np.array([weights[c] for c in range({n_classes})])"
         )
         raise TypeError(msg)
     weight = as_float_argument(_refuse_masked(class_weight, "class_weight"), "class_weight", dtype)

@@ -170,6 +170,16 @@ FOR_CATEGORICAL = [
         {"class_weight": [1.0, np.inf, 1.0]}),
     Bad("class-weight-complex", TypeError, "class_weight must hold real numbers",
         {"class_weight": np.array([1j, 1, 1])}),
+    Bad("class-weight-string", ValueError,
+        "class_weight must be None, 'balanced' or an array of 3 weights, one per class index, "
+        "got the string 'balance'", {"class_weight": "balance"}),
+    Bad("class-weight-dict", TypeError,
+        r"class_weight must be None, 'balanced' or an array of 3 weights.*got a dict",
+        {"class_weight": {0: 1.0, 1: 2.0, 2: 1.0}}),
+    Bad("class-weight-balanced-soft", ValueError,
+        r"class_weight='balanced' counts the class indices of the target and needs integer "
+        r"labels of the batch shape \(2,\), got class probabilities",
+        {"class_weight": "balanced"}, target=np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])),
     Bad("ignore-index-soft", ValueError, "ignore_index=0 needs integer class indices",
         {"ignore_index": 0}, target=np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])),
     Bad("ignore-index-float", TypeError, "ignore_index must be an int", {"ignore_index": 1.0}),
@@ -217,6 +227,9 @@ FOR_BINARY = [
         {"pos_weight": [1.0, 2.0, 3.0]}),
     Bad("pos-weight-complex", TypeError, "pos_weight must hold real numbers",
         {"pos_weight": np.array([1j, 1.0])}),
+    Bad("pos-weight-string", ValueError,
+        "pos_weight must be None, 'balanced' or an array of weights that broadcasts against "
+        "the input, got the string 'Balanced'", {"pos_weight": "Balanced"}),
     Bad("binary-sample-weight-negative", ValueError, "sample_weight must be >= 0",
         {"sample_weight": [[-1.0], [1.0]]}),
     Bad("binary-sample-weight-inf", ValueError, "sample_weight must be finite",
