@@ -10,6 +10,7 @@ Run by pytest, the same calls check that the values are what their types say.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_binary_cross_entropy_with_logits() -> None:
 def test_binary_cross_entropy() -> None:
     f = ce.binary_cross_entropy
     loss: float = float(f(PROBS, MULTI_LABEL, eps=None, label_smoothing=0.1))
-    check_loss(f(PROBS, MULTI_LABEL, reduction="none"), (2, 3))
+    check_loss(f(PROBS, MULTI_LABEL, pos_weight="balanced", reduction="none"), (2, 3))
     value, grad = f(PROBS, MULTI_LABEL, pos_weight=2.0, return_grad=True)
     assert_type(value, Loss)
     assert_type(grad, Floats)
@@ -118,7 +119,7 @@ def test_categorical_cross_entropy_with_logits() -> None:
 def test_categorical_cross_entropy() -> None:
     f = ce.categorical_cross_entropy
     loss: float = float(f(PROBS, LABELS, eps=0.0, sample_weight=[1.0, 3.0]))
-    check_loss(f(PROBS, LABELS, reduction="none"), (2,))
+    check_loss(f(PROBS, LABELS, class_weight="balanced", reduction="none"), (2,))
     _, grad = f(PROBS, LABELS, class_weight=np.ones(3), return_grad=True)
     assert_type(grad, Floats)
     check_array(grad, PROBS.shape)
@@ -170,6 +171,15 @@ def test_log_loss_and_threads() -> None:
     assert loss > 0
 
 
+def test_objectives() -> None:
+    # Calling them needs XGBoost's or LightGBM's training data: tests/test_objectives.py.
+    objective = ce.objectives.xgboost("binary_cross_entropy_with_logits", pos_weight=2.0)
+    assert_type(objective, Callable[..., tuple[Floats, Floats]])
+    lightgbm_objective = ce.objectives.lightgbm(ce.categorical_focal_loss_with_logits, gamma=1.0)
+    assert callable(objective)
+    assert callable(lightgbm_objective)
+
+
 def test_every_public_function_is_used_here() -> None:
     used = set()
     for name, value in globals().items():
@@ -177,6 +187,7 @@ def test_every_public_function_is_used_here() -> None:
             code = value.__code__
             used |= set(code.co_names) | {c for c in code.co_consts if isinstance(c, str)}
     functions = {name for name in ce.__all__ if callable(getattr(ce, name))}
+    functions |= set(ce.objectives.__all__)
     functions.discard("ProbabilitySumWarning")
     assert functions - used == set()
 
@@ -194,3 +205,4 @@ def _rejected() -> None:
     ce.categorical_cross_entropy(PROBS, LABELS, return_grad=1)  # type: ignore[call-overload]
     ce.log_loss(LABELS, PROBS, eps=1e-3)  # type: ignore[call-arg]
     ce.num_threads("2")  # type: ignore[arg-type]
+    ce.objectives.xgboost(2)  # type: ignore[arg-type]
