@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._dispatch import evaluate
 from ._prepare import Loss, Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
-from ._types import FloatArray, Reduction
+from ._types import (
+    BinaryFocalOptions,
+    BinaryOptions,
+    BinaryProbabilityFocalOptions,
+    BinaryProbabilityOptions,
+    FloatArray,
+    LossResult,
+    LossValue,
+    Reduction,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "binary_cross_entropy",
@@ -473,19 +486,66 @@ class _BinaryFocalProbabilities(_BinaryProbabilities):
             out[(p < low) | (p > high)] = 0
 
 
+@overload
 def binary_cross_entropy_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[BinaryOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryOptions],
+) -> LossResult: ...
+
+
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     return_grad: bool = False,
     return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Binary cross-entropy between `target` and the sigmoid of `logits`, elementwise.
 
     Parameters
@@ -609,19 +669,51 @@ def binary_cross_entropy_with_logits(
     )
 
 
+@overload
 def binary_cross_entropy(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[BinaryProbabilityOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def binary_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Binary cross-entropy between `target` and predicted probabilities `probs`.
 
     Parameters
@@ -739,21 +831,68 @@ _PROBABILITIES = Loss(
 )
 
 
+@overload
 def binary_focal_loss_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> LossResult: ...
+
+
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     gamma: float = 2.0,
     alpha: float | None = None,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     return_grad: bool = False,
     return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Binary focal loss between `target` and the sigmoid of `logits`, elementwise.
 
     The cross-entropy's terms weighed down where the prediction is already good:
@@ -924,21 +1063,53 @@ def binary_focal_loss_with_logits(
     )
 
 
+@overload
 def binary_focal_loss(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[BinaryProbabilityFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityFocalOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def binary_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     gamma: float = 2.0,
     alpha: float | None = None,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Binary focal loss between `target` and predicted probabilities `probs`.
 
     The cross-entropy's terms weighed down where the prediction is already good:

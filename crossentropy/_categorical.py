@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
 from ._kernel import softmax_cross_entropy
 from ._prepare import Loss, Prepared, weighted_product
 from ._threads import run_in_ranges
-from ._types import FloatArray, Reduction
+from ._types import (
+    CategoricalFocalOptions,
+    CategoricalLogitsOptions,
+    CategoricalProbabilityFocalOptions,
+    CategoricalProbabilityOptions,
+    FloatArray,
+    LossResult,
+    LossValue,
+    Reduction,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "categorical_cross_entropy",
@@ -161,14 +174,61 @@ _PROBABILITIES = Loss(
 )
 
 
+@overload
 def categorical_cross_entropy_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> LossResult: ...
+
+
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
@@ -177,7 +237,7 @@ def categorical_cross_entropy_with_logits(
     return_grad: bool = False,
     return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Cross-entropy between targets and the softmax of `logits` along `axis`.
 
     Parameters
@@ -374,21 +434,53 @@ def categorical_cross_entropy_with_logits(
     )
 
 
+@overload
 def categorical_cross_entropy(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[CategoricalProbabilityOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def categorical_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     axis: int = -1,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Cross-entropy between targets and predicted class probabilities `probs`.
 
     Parameters
@@ -522,22 +614,69 @@ _FOCAL_PROBABILITIES = Loss(
 )
 
 
+@overload
 def categorical_focal_loss_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> LossResult: ...
+
+
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     gamma: float = 2.0,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     axis: int = -1,
     return_grad: bool = False,
     return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Focal loss between targets and the softmax of `logits` along `axis`.
 
     The cross-entropy's term of each class weighed down by :math:`(1 - p_c)^\gamma`,
@@ -719,22 +858,54 @@ def categorical_focal_loss_with_logits(
     )
 
 
+@overload
 def categorical_focal_loss(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[CategoricalProbabilityFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityFocalOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     gamma: float = 2.0,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     axis: int = -1,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Focal loss between targets and predicted class probabilities `probs`.
 
     The cross-entropy's term of each class weighed down by :math:`(1 - q_c)^\gamma`,

@@ -265,7 +265,11 @@ class _Objective:
 
 
 def xgboost(
-    loss: object, /, *, hessian: Literal["builtin", "exact"] = "builtin", **options: Any
+    loss: str | Callable[..., Any],
+    /,
+    *,
+    hessian: Literal["builtin", "exact"] = "builtin",
+    **options: Any,
 ) -> Callable[..., tuple[FloatArray, FloatArray]]:
     r"""Return a custom objective for XGBoost: the gradient and Hessian of `loss`.
 
@@ -348,7 +352,11 @@ def xgboost(
 
 
 def lightgbm(
-    loss: object, /, *, hessian: Literal["builtin", "exact"] = "builtin", **options: Any
+    loss: str | Callable[..., Any],
+    /,
+    *,
+    hessian: Literal["builtin", "exact"] = "builtin",
+    **options: Any,
 ) -> Callable[..., tuple[FloatArray, FloatArray]]:
     r"""Return a custom objective for LightGBM: the gradient and Hessian of `loss`.
 
