@@ -30,9 +30,10 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._kernel import (
     RowSums,
@@ -45,7 +46,7 @@ from ._kernel import (
 from ._prepare import Loss, Plan, Prepared, Weights, count_targets, make_plan, part, weigh_targets
 from ._reduction import reduce
 from ._threads import can_pin_blas, get_num_threads, num_threads, one_blas_thread, run_in_ranges
-from ._types import FloatArray, Reduction
+from ._types import FloatArray, LinearOptions, LossValue, Reduction
 from ._validation import (
     as_real_array,
     check_memory_budget,
@@ -54,6 +55,9 @@ from ._validation import (
     refuse_masked,
     unmasked,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "LinearGradients", "linear_cross_entropy"]
 
@@ -536,23 +540,56 @@ def _threads(n_rows: int, n_classes: int, n_features: int) -> tuple[int, bool]:
     return get_num_threads(), True
 
 
+@overload
 def linear_cross_entropy(
-    hidden: object,
-    weight: object,
-    target: object,
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
-    bias: object = None,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[LinearOptions],
+) -> LossValue: ...
+
+
+@overload
+def linear_cross_entropy(
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    **options: Unpack[LinearOptions],
+) -> tuple[LossValue, LinearGradients]: ...
+
+
+@overload
+def linear_cross_entropy(
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    **options: Unpack[LinearOptions],
+) -> LossValue | tuple[LossValue, LinearGradients]: ...
+
+
+def linear_cross_entropy(
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    bias: npt.ArrayLike | None = None,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     softcap: float | None = None,
     return_grad: bool = False,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> Any:
+) -> LossValue | tuple[LossValue, LinearGradients]:
     r"""Cross-entropy of the logits ``hidden @ weight.T + bias``, without holding them.
 
     Equal to ``categorical_cross_entropy_with_logits(hidden @ weight.T + bias, target,
@@ -739,7 +776,7 @@ def linear_cross_entropy(
     targets = _Targets(labels, counted, weights)
     call = _Call(arguments, plan, targets, layout, grad=with_grad, pin_blas=pin_blas)
     call.run()
-    loss = reduce(call.losses.reshape(batch_shape), plan.reduction, weights.total)
+    loss: LossValue = reduce(call.losses.reshape(batch_shape), plan.reduction, weights.total)
     if call.grads is None:
         return loss
     grads = call.grads

@@ -27,6 +27,7 @@ __all__ = [
     "CategoricalProbabilityFocalOptions",
     "CategoricalProbabilityOptions",
     "FloatArray",
+    "LinearOptions",
     "LossResult",
     "LossValue",
     "Outcome",
@@ -111,6 +112,17 @@ class CategoricalProbabilityFocalOptions(CategoricalFocalOptions, total=False):
     """The options of ``categorical_focal_loss``."""
 
     eps: float | None
+
+
+class LinearOptions(_Options, total=False):
+    """The options of ``linear_cross_entropy``."""
+
+    bias: npt.ArrayLike | None
+    class_weight: npt.ArrayLike | Literal["balanced"] | None
+    ignore_index: int | None
+    z_loss: float
+    softcap: float | None
+    memory_budget: int
 
 
 class Outcome(NamedTuple):

@@ -148,6 +148,25 @@ def test_categorical_focal_loss() -> None:
     assert loss > 0
 
 
+def test_linear_cross_entropy() -> None:
+    f = ce.linear_cross_entropy
+    hidden, weight = LOGITS, PROBS  # 2 rows of 3 features, 2 classes
+    loss = f(hidden, weight, LABELS, label_smoothing=0.1, memory_budget=2**20)
+    assert_type(loss, Loss)
+    value, grads = f(hidden.tolist(), weight, LABELS, bias=[0.0, 1.0], return_grad=True)
+    assert_type(value, Loss)
+    assert_type(grads.hidden, Floats)
+    assert_type(grads.weight, Floats)
+    assert_type(grads.bias, Floats | None)
+    check_array(grads.hidden, hidden.shape)
+    assert grads.bias is not None
+    check_array(grads.bias, (2,))
+    no_bias = f(hidden, weight, LABELS, z_loss=1e-4, softcap=30.0, return_grad=True)[1].bias
+    assert no_bias is None
+    check_loss(f(hidden, weight, LABELS, reduction="none"), (2,))
+    assert check_loss(loss) > 0
+
+
 def test_flags_that_are_not_literals() -> None:
     # A bool variable: the result is one of the shapes, to be told apart by the caller.
     with_grad = bool(LOGITS.size)
@@ -201,6 +220,8 @@ def _rejected() -> None:
     ce.binary_cross_entropy(PROBS, MULTI_LABEL, return_hess=True)  # type: ignore[call-overload]
     ce.binary_focal_loss(PROBS, MULTI_LABEL, class_weight=[1.0])  # type: ignore[call-overload]
     ce.categorical_focal_loss_with_logits(LOGITS, LABELS, z_loss=0.1)  # type: ignore[call-overload]
+    ce.linear_cross_entropy(LOGITS, PROBS, LABELS, axis=0)  # type: ignore[call-overload]
+    _l, _g = ce.linear_cross_entropy(LOGITS, PROBS, LABELS)  # type: ignore[misc]
     ce.binary_focal_loss_with_logits(LOGITS, MULTI_LABEL, reduction="avg")  # type: ignore[call-overload]
     ce.categorical_cross_entropy(PROBS, LABELS, return_grad=1)  # type: ignore[call-overload]
     ce.log_loss(LABELS, PROBS, eps=1e-3)  # type: ignore[call-arg]
