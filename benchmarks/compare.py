@@ -647,7 +647,10 @@ def main() -> None:
         f"scikit-learn {sklearn.__version__}; {date}"
     )
     print(title)
-    print(f"best of {repeats} interleaved repeats; ratio = crossentropy / peer; values agree\n")
+    note = f" (i: best of {min(repeats, LINEAR_REPEATS)})" if "i" in keys else ""
+    print(
+        f"best of {repeats} interleaved repeats{note}; ratio = crossentropy / peer; values agree\n"
+    )
     passed = print_table(cases, thread_counts)
     print()
     if memory:
