@@ -11,7 +11,7 @@ nox.options.default_venv_backend = "venv"
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite and the doctests."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,boosting]")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -44,11 +44,13 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def examples(session: nox.Session) -> None:
     """Run every example: bundled data, a language model (minutes), 4 GB of logits, twice."""
-    session.install("-e", ".[examples,dask]")
+    session.install("-e", ".[examples,dask,boosting]")
     session.env["MPLBACKEND"] = "Agg"
     session.run("python", "examples/score_classifier.py")
     session.run("python", "examples/digits_training.py")
     session.run("python", "examples/imbalanced_binary.py")
+    session.run("python", "examples/boosting_focal_objective.py")
+    session.run("python", "examples/boosting_focal_objective.py", "--library", "xgboost")
     session.run("python", "examples/train_language_model.py")
     session.run("python", "examples/score_out_of_core.py")
     session.run("python", "examples/score_out_of_core.py", "--workers", "2")

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._dispatch import evaluate
 from ._prepare import Loss, Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
-from ._types import FloatArray, Reduction
+from ._types import (
+    BinaryFocalOptions,
+    BinaryOptions,
+    BinaryProbabilityFocalOptions,
+    BinaryProbabilityOptions,
+    FloatArray,
+    LossResult,
+    LossValue,
+    Reduction,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "binary_cross_entropy",
@@ -365,6 +378,49 @@ class _BinaryFocalLogits(_BinaryLogits):
         of_positive *= positive
         out -= of_positive
 
+    def curvature(
+        self,
+        start: int,
+        stop: int,
+        *,
+        negative: Any,
+        positive: Any,
+        out: FloatArray,
+        buffers: FloatArray,
+    ) -> None:
+        if self.gamma == 0:
+            super().curvature(
+                start, stop, negative=negative, positive=positive, out=out, buffers=buffers
+            )
+            return
+        # d2/dx2 of p^gamma softplus(x) is p^gamma (1-p) (gamma softplus(x) (gamma (1-p) - p)
+        # + (2 gamma + 1) p), and of (1-p)^gamma softplus(-x) the same with p and 1 - p,
+        # x and -x exchanged: no negative power of p or 1 - p, finite for every gamma.
+        # Rows 2 to 4 are free (the terms in rows 3 and 4 are summed); slope() reads the rest.
+        x = self.values[start:stop]
+        gamma = self.gamma
+        above, below, p_power, q_power, p, q = (buffers[k] for k in (0, 1, 5, 6, 7, 8))
+        bracket, other = buffers[2], buffers[3]
+        for weight, power, softplus, near, far, first in (
+            (negative, p_power, above, p, q, True),
+            (positive, q_power, below, q, p, False),
+        ):
+            # power far (gamma softplus (gamma far - near) + (2 gamma + 1) near)
+            np.multiply(far, gamma, out=bracket)
+            bracket -= near
+            bracket *= softplus
+            bracket *= gamma
+            bracket += np.multiply(near, 2 * gamma + 1, out=other)
+            bracket *= far
+            bracket *= power
+            if first:
+                np.multiply(weight, bracket, out=out)
+            else:
+                out += np.multiply(weight, bracket, out=bracket)
+        if not np.isfinite(out.sum()):
+            # x = +-inf: softplus is inf where the other factor is 0; the limits are 0.
+            _zero_where(out, np.isinf(x))
+
 
 class _BinaryFocalProbabilities(_BinaryProbabilities):
     """``f = -q^gamma log(1 - q)``, ``g = -(1 - q)^gamma log q``, ``q = clip(p, eps, 1 - eps)``.
@@ -430,19 +486,66 @@ class _BinaryFocalProbabilities(_BinaryProbabilities):
             out[(p < low) | (p > high)] = 0
 
 
+@overload
 def binary_cross_entropy_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[BinaryOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryOptions],
+) -> LossResult: ...
+
+
+def binary_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     return_grad: bool = False,
     return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Binary cross-entropy between `target` and the sigmoid of `logits`, elementwise.
 
     Parameters
@@ -457,10 +560,15 @@ def binary_cross_entropy_with_logits(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `logits` (a vector weighs each label of the last axis, as in PyTorch). It does
         not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `logits`.
     where : array_like of bool, optional
@@ -561,19 +669,51 @@ def binary_cross_entropy_with_logits(
     )
 
 
+@overload
 def binary_cross_entropy(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[BinaryProbabilityOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def binary_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Binary cross-entropy between `target` and predicted probabilities `probs`.
 
     Parameters
@@ -588,9 +728,14 @@ def binary_cross_entropy(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `probs`. It does not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `probs`.
     where : array_like of bool, optional
@@ -686,20 +831,68 @@ _PROBABILITIES = Loss(
 )
 
 
+@overload
 def binary_focal_loss_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryFocalOptions],
+) -> LossResult: ...
+
+
+def binary_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     gamma: float = 2.0,
     alpha: float | None = None,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     return_grad: bool = False,
+    return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Binary focal loss between `target` and the sigmoid of `logits`, elementwise.
 
     The cross-entropy's terms weighed down where the prediction is already good:
@@ -722,9 +915,14 @@ def binary_focal_loss_with_logits(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `logits`. It does not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `logits`.
     where : array_like of bool, optional
@@ -734,6 +932,10 @@ def binary_focal_loss_with_logits(
     return_grad : bool, default False
         Also return the gradient of the returned loss (of its sum for ``'none'``) with
         respect to `logits`, from the same pass.
+    return_hess : bool, default False
+        Return ``(loss, grad, hess)``, whatever `return_grad`: `hess` is the diagonal
+        of the Hessian of the returned loss (of its sum for ``'none'``) with respect to
+        `logits`, from the same pass. Elementwise, the Hessian is diagonal.
     out : ndarray, optional
         With `return_grad`: an array of the shape of `logits` and the computation
         dtype that receives the gradient and is returned. It must not share memory
@@ -744,7 +946,9 @@ def binary_focal_loss_with_logits(
     loss : floating scalar or ndarray of the shape of `logits`
         float32 for float16 and float32 `logits`, float64 otherwise.
     grad : ndarray of the shape of `logits`
-        Only with ``return_grad=True``.
+        Only with ``return_grad=True`` or ``return_hess=True``.
+    hess : ndarray of the shape of `logits`
+        Only with ``return_hess=True``.
 
     Raises
     ------
@@ -755,7 +959,7 @@ def binary_focal_loss_with_logits(
         out of range.
     TypeError
         For complex, object or string arrays, a `gamma` or `alpha` that is not a real
-        number, or a non-bool `where` or `return_grad`.
+        number, or a non-bool `where`, `return_grad` or `return_hess`.
 
     See Also
     --------
@@ -792,7 +996,20 @@ def binary_focal_loss_with_logits(
         s \bigl(a_- (1-t)\, p^\gamma (p + \gamma (1-p) \operatorname{softplus}(x))
               - a_+ p_w\, t\, (1-p)^\gamma ((1-p) + \gamma p \operatorname{softplus}(-x))\bigr),
 
-    divided by ``D`` for the mean.
+    divided by ``D`` for the mean. The second derivative of the negative term
+    :math:`f = p^\gamma \operatorname{softplus}(x)` is
+
+    .. math::
+
+        f'' = p^\gamma (1-p) \bigl(\gamma \operatorname{softplus}(x) (\gamma (1-p) - p)
+              + (2\gamma + 1) p\bigr),
+
+    and that of the positive term the same with :math:`p` and :math:`1 - p`, :math:`x`
+    and :math:`-x` exchanged. The second derivative with respect to :math:`p` is
+    unbounded for :math:`0 < \gamma < 1` (like :math:`p^{\gamma - 1}` as :math:`p \to 0`
+    for the negative term), but :math:`dp/dx = p (1 - p)` more than cancels it: the
+    Hessian with respect to the logits has no negative power, is finite for every
+    :math:`\gamma \ge 0` and every logit, and 0 at :math:`x = \pm\infty`.
 
     References
     ----------
@@ -817,6 +1034,14 @@ def binary_focal_loss_with_logits(
     ...     == ce.binary_cross_entropy_with_logits(logits, target)
     ... )
     True
+
+    The second derivatives come from the same pass, for Newton steps:
+
+    >>> loss, grad, hess = ce.binary_focal_loss_with_logits(
+    ...     logits, target, reduction="sum", return_hess=True
+    ... )
+    >>> hess.round(4)
+    array([0.0009, 0.1106, 0.4931])
     """
     options = {
         "gamma": gamma,
@@ -828,25 +1053,63 @@ def binary_focal_loss_with_logits(
         "label_smoothing": label_smoothing,
     }
     return evaluate(
-        _FOCAL_LOGITS, logits, target, return_grad=return_grad, out=out, options=options
+        _FOCAL_LOGITS,
+        logits,
+        target,
+        return_grad=return_grad,
+        return_hess=return_hess,
+        out=out,
+        options=options,
     )
 
 
+@overload
 def binary_focal_loss(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[BinaryProbabilityFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def binary_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def binary_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[BinaryProbabilityFocalOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def binary_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     gamma: float = 2.0,
     alpha: float | None = None,
     reduction: Reduction = "mean",
-    pos_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    pos_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Binary focal loss between `target` and predicted probabilities `probs`.
 
     The cross-entropy's terms weighed down where the prediction is already good:
@@ -869,9 +1132,14 @@ def binary_focal_loss(
         ``'none'`` returns the per-element losses (0 where left out); ``'sum'`` their
         sum; ``'mean'`` their sum divided by the sum of the sample weights of the
         elements not left out (their number, without sample weights).
-    pos_weight : array_like, optional
+    pos_weight : array_like or 'balanced', optional
         Finite, non-negative weight of the positive term; broadcasts to the shape of
         `probs`. It does not enter the denominator of the mean.
+        ``'balanced'`` computes, for each label of the last axis (a 0-d or 1-d input
+        is one label), the total of ``1 - t`` over the total of ``t``, the target
+        unsmoothed, over the elements counted, each weighed by its `sample_weight`:
+        negatives over positives for 0/1 targets; 1 for a label without positives or
+        without negatives.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the shape of `probs`.
     where : array_like of bool, optional

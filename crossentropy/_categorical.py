@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._dispatch import evaluate
+from ._focal import softmax_focal_loss
 from ._kernel import softmax_cross_entropy
 from ._prepare import Loss, Prepared, weighted_product
 from ._threads import run_in_ranges
-from ._types import FloatArray, Reduction
+from ._types import (
+    CategoricalFocalOptions,
+    CategoricalLogitsOptions,
+    CategoricalProbabilityFocalOptions,
+    CategoricalProbabilityOptions,
+    FloatArray,
+    LossResult,
+    LossValue,
+    Reduction,
+)
 
-__all__ = ["categorical_cross_entropy", "categorical_cross_entropy_with_logits"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "categorical_cross_entropy",
+    "categorical_cross_entropy_with_logits",
+    "categorical_focal_loss",
+    "categorical_focal_loss_with_logits",
+]
 
 
 def _from_logits(call: Prepared) -> FloatArray:
     """Compute the loss from logits: the log-sum-exp kernel, weighted per row."""
     return call.weigh(softmax_cross_entropy(call))
+
+
+def _focal_from_logits(call: Prepared) -> FloatArray:
+    """Compute the focal loss from logits: the log-sum-exp kernel, weighted per row."""
+    return call.weigh(softmax_focal_loss(call))
 
 
 def _dense_target_weights(call: Prepared) -> FloatArray:
@@ -62,18 +86,48 @@ def _negative_log_of_picked(
     return result
 
 
-def _from_probabilities(call: Prepared) -> FloatArray:
-    """Compute the loss from probabilities: ``-sum_c a_c log clip(p_c)`` per row.
+def _focal_terms(clipped: FloatArray, gamma: float) -> FloatArray:
+    """Return ``-(1 - q)^gamma log q`` of clipped probabilities ``q`` (``-log q`` for 0)."""
+    with np.errstate(divide="ignore"):
+        terms = np.log(clipped)
+    np.negative(terms, out=terms)
+    if gamma != 0:
+        terms *= np.power(1 - clipped, gamma)
+    return terms
 
-    Only the probability of the true class enters the loss of an integer target without
-    smoothing: it is gathered, not the whole row.
+
+def _focal_slopes(clipped: FloatArray, gamma: float) -> FloatArray:
+    """Return the derivative of :func:`_focal_terms` with respect to ``q``.
+
+    ``gamma (1 - q)^(gamma - 1) log q - (1 - q)^gamma / q``; ``-1 / q`` for ``gamma = 0``.
+    At ``q = 1`` (``eps=0``) the first term's limit is 0, also for ``gamma < 1``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if gamma == 0:
+            return -1 / clipped
+        complement = 1 - clipped
+        slopes = np.power(complement, gamma - 1)
+        slopes *= np.log(clipped)
+        slopes[complement == 0] = 0
+        slopes *= gamma
+        slopes -= np.power(complement, gamma) / clipped
+    return slopes
+
+
+def _from_probabilities(call: Prepared) -> FloatArray:
+    """Compute the loss from probabilities: ``-sum_c a_c (1 - q_c)^gamma log q_c`` per row.
+
+    ``q = clip(p)``; ``gamma`` is 0 for the cross-entropy. Only the probability of the
+    true class enters the loss of an integer target without smoothing: it is gathered,
+    not the whole row.
     """
     rows = call.values
     dtype = rows.dtype
     low = dtype.type(call.plan.eps)
     high = dtype.type(1) - low
+    gamma = call.plan.gamma
     gathered = call.labels is not None and call.plan.label_smoothing == 0
-    if gathered and call.grad_rows is None:
+    if gathered and call.grad_rows is None and gamma == 0:
         assert call.labels is not None
         picked_weights = 1.0 if call.class_weight is None else call.class_weight[call.labels]
         losses = _negative_log_of_picked(rows, call.labels, low, high)
@@ -88,16 +142,12 @@ def _from_probabilities(call: Prepared) -> FloatArray:
         picked = rows
         weights = _dense_target_weights(call)
     clipped = np.clip(picked, low, high)
-    with np.errstate(divide="ignore"):
-        terms = np.log(clipped)
-    np.negative(terms, out=terms)
-    terms = weighted_product(weights, terms)
+    terms = weighted_product(weights, _focal_terms(clipped, gamma))
     row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
     if call.grad_rows is not None:
         grad_rows = call.grad_rows
         scale = call.grad_scale()
-        with np.errstate(divide="ignore"):
-            slope = weighted_product(weights, -1 / clipped)
+        slope = weighted_product(weights, _focal_slopes(clipped, gamma))
         slope = np.where((picked >= low) & (picked <= high), slope, 0).astype(dtype, copy=False)
         # A row left out (scale 0) gets a zero gradient even where its slope is infinite.
         with np.errstate(invalid="ignore"):
@@ -124,21 +174,70 @@ _PROBABILITIES = Loss(
 )
 
 
+@overload
 def categorical_cross_entropy_with_logits(
-    logits: object,
-    target: object,
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalLogitsOptions],
+) -> LossResult: ...
+
+
+def categorical_cross_entropy_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
     axis: int = -1,
     return_grad: bool = False,
     return_hess: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossResult:
     r"""Cross-entropy between targets and the softmax of `logits` along `axis`.
 
     Parameters
@@ -152,8 +251,12 @@ def categorical_cross_entropy_with_logits(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` (integer targets
+        only) computes ``n / (C n_c)`` from this call's targets, as scikit-learn's
+        ``compute_class_weight``: ``n_c`` is the number of elements counted of class
+        ``c`` (their total sample weight, with `sample_weight`) and ``n`` that of all
+        classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -163,6 +266,14 @@ def categorical_cross_entropy_with_logits(
     label_smoothing : float, default 0.0
         :math:`\epsilon` in :math:`t \leftarrow (1-\epsilon) t + \epsilon / C`; with
         integer targets no one-hot array is built.
+    z_loss : float, default 0.0
+        :math:`z \ge 0`: each element's loss gains :math:`z \operatorname{lse}(x)^2`
+        (PaLM's auxiliary z-loss), times its sample weight but not its class weights;
+        ``D`` is unchanged.
+    softcap : float, optional
+        :math:`c > 0`: the logits are first replaced by :math:`c \tanh(x / c)`
+        (Gemma 2's soft-capping): the loss, the z-loss and the derivatives are those
+        of the capped logits, carried back to `logits`. None (the default): no cap.
     axis : int, default -1
         The class axis (PyTorch's layout is ``axis=1``).
     return_grad : bool, default False
@@ -190,12 +301,16 @@ def categorical_cross_entropy_with_logits(
     ------
     ValueError
         For a class index outside ``[0, C)`` (other than `ignore_index`), target or
-        option shapes that do not fit, out-of-range options, probability targets
-        outside [0, 1], `ignore_index` with probability targets, a masked array with
-        some classes of a row masked, or masked weights.
+        option shapes that do not fit, out-of-range options (a negative or non-finite
+        `z_loss`; a `softcap` that is not a positive normal number of the computation
+        dtype), probability targets outside [0, 1], `ignore_index` or
+        ``class_weight='balanced'`` with probability targets, a `class_weight` string
+        other than ``'balanced'``, a masked array with some classes of a row masked,
+        or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where`,
-        `return_grad` or `return_hess`, or a dict or string `class_weight`.
+        `return_grad` or `return_hess`, a dict `class_weight`, or a `z_loss` or
+        `softcap` that is not a real number (bools included).
 
     Warns
     -----
@@ -233,6 +348,31 @@ def categorical_cross_entropy_with_logits(
     rows left out or of weight 0 get exactly 0. The diagonal of the Hessian is
     :math:`s A\, p_c (1 - p_c) / D` with :math:`p = \operatorname{softmax}(x)`.
 
+    With `softcap` :math:`c`, every formula here holds for :math:`y = c \tanh(x / c)`
+    in place of :math:`x` (:math:`\pm\infty` become :math:`\pm c`, NaN stays NaN), and
+    the derivatives are carried to :math:`x` by the chain rule,
+    :math:`g_x = g_y\, y'` and :math:`h_x = h_y\, y'^2 + g_y\, y''` with
+    :math:`y' = \operatorname{sech}^2(x / c)` (computed so that it does not cancel where
+    :math:`|x| \gg c`) and :math:`y'' = -(2 / c) \tanh(x / c)\, y'`. With `z_loss`
+    :math:`z` the loss of an element is
+
+    .. math::
+
+        \ell = s \Bigl(\sum_c a_c \bigl(\operatorname{lse}(y) - y_c\bigr)
+              + z \operatorname{lse}(y)^2\Bigr),
+
+    two non-negative terms, with :math:`\operatorname{lse} = m + \log(1 +
+    \sum_{c \ne k} e^{y_c - m})` from the same pass. The z-loss does not depend on the
+    targets: an element whose target weighs 0 (a class weight of 0) still has it,
+    while elements left out by `where`, `ignore_index` or a sample weight of 0
+    contribute exactly 0 and get zero derivatives. The gradient gains
+    :math:`2 s z \operatorname{lse}(y)\, p / D` and the Hessian's diagonal
+    :math:`2 s z (p_c^2 + \operatorname{lse}(y)\, p_c (1 - p_c)) / D`, which is
+    negative where :math:`\operatorname{lse}(y)` is. A counted row whose logits are all
+    -inf (or that holds +inf) has :math:`\operatorname{lse} = \mp\infty`: its z-loss
+    is +inf and its derivatives are NaN, as autograd gives; with `softcap` its logits
+    are finite and so is everything else.
+
     Examples
     --------
     >>> import numpy as np
@@ -263,6 +403,14 @@ def categorical_cross_entropy_with_logits(
     >>> hess.round(4)
     array([[0.1684, 0.1446, 0.0376],
            [0.0432, 0.0432, 0.0824]])
+
+    A z-loss pulls the log-normalizer towards 0 (here ``lse`` is 2.24 and 3.09),
+    and a soft cap bounds the logits, an infinite one included, by ``softcap``:
+
+    >>> ce.categorical_cross_entropy_with_logits(logits, [0, 2], z_loss=1e-2, reduction="none")
+    array([0.2915..., 0.1907...])
+    >>> float(ce.categorical_cross_entropy_with_logits([[np.inf, 0.0]], [1], softcap=5.0))
+    5.0067...
     """
     options = {
         "reduction": reduction,
@@ -271,6 +419,8 @@ def categorical_cross_entropy_with_logits(
         "where": where,
         "ignore_index": ignore_index,
         "label_smoothing": label_smoothing,
+        "z_loss": z_loss,
+        "softcap": softcap,
         "axis": axis,
     }
     return evaluate(
@@ -284,21 +434,53 @@ def categorical_cross_entropy_with_logits(
     )
 
 
+@overload
 def categorical_cross_entropy(
-    probs: object,
-    target: object,
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[CategoricalProbabilityOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def categorical_cross_entropy(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
-    class_weight: object = None,
-    sample_weight: object = None,
-    where: object = None,
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     axis: int = -1,
     return_grad: bool = False,
     out: FloatArray | None = None,
-) -> Any:
+) -> LossValue | tuple[LossValue, FloatArray]:
     r"""Cross-entropy between targets and predicted class probabilities `probs`.
 
     Parameters
@@ -312,8 +494,12 @@ def categorical_cross_entropy(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'none'`` returns the batch-shaped per-element losses (0 where left out);
         ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
-    class_weight : array_like of shape (C,), optional
-        Finite, non-negative weight of each class.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class. ``'balanced'`` (integer targets
+        only) computes ``n / (C n_c)`` from this call's targets, as scikit-learn's
+        ``compute_class_weight``: ``n_c`` is the number of elements counted of class
+        ``c`` (their total sample weight, with `sample_weight`) and ``n`` that of all
+        classes; a class that no counted element has weighs 0.
     sample_weight : array_like, optional
         Finite, non-negative weight of each element; broadcasts to the batch shape.
     where : array_like of bool, optional
@@ -349,11 +535,12 @@ def categorical_cross_entropy(
     ValueError
         For probabilities outside [0, 1] or NaN, a class index outside ``[0, C)``
         (other than `ignore_index`), shapes that do not fit, out-of-range options,
-        `ignore_index` with probability targets, a masked array with some classes of a
-        row masked, or masked weights.
+        `ignore_index` or ``class_weight='balanced'`` with probability targets, a
+        `class_weight` string other than ``'balanced'``, a masked array with some
+        classes of a row masked, or masked weights.
     TypeError
         For complex, object or string arrays, bool targets, a non-bool `where` or
-        `return_grad`, or a dict or string `class_weight`.
+        `return_grad`, or a dict `class_weight`.
 
     Warns
     -----
@@ -410,4 +597,450 @@ def categorical_cross_entropy(
     }
     return evaluate(
         _PROBABILITIES, probs, target, return_grad=return_grad, out=out, options=options
+    )
+
+
+_FOCAL_LOGITS = Loss(
+    function="categorical_focal_loss_with_logits",
+    name="logits",
+    categorical=True,
+    kernel=_focal_from_logits,
+)
+_FOCAL_PROBABILITIES = Loss(
+    function="categorical_focal_loss",
+    name="probs",
+    categorical=True,
+    kernel=_from_probabilities,
+)
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    return_hess: Literal[False] = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    return_hess: Literal[False] = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> tuple[LossValue, FloatArray, FloatArray]: ...
+
+
+@overload
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    return_hess: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalFocalOptions],
+) -> LossResult: ...
+
+
+def categorical_focal_loss_with_logits(
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    gamma: float = 2.0,
+    reduction: Reduction = "mean",
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    return_grad: bool = False,
+    return_hess: bool = False,
+    out: FloatArray | None = None,
+) -> LossResult:
+    r"""Focal loss between targets and the softmax of `logits` along `axis`.
+
+    The cross-entropy's term of each class weighed down by :math:`(1 - p_c)^\gamma`,
+    where the prediction is already good.
+
+    Parameters
+    ----------
+    logits : array_like of shape (..., C, ...)
+        Unnormalized log-probabilities, C classes along `axis`. Any float, -inf
+        included. float16 is computed in float32, integers and bools in float64. In a
+        NumPy masked array, rows whose classes are all masked are left out.
+    target : array_like of int of the batch shape, or of float of the shape of `logits`
+        Class indices in ``[0, C)`` (any integer dtype), or class probabilities.
+    gamma : float, default 2.0
+        The focusing exponent, finite and >= 0; 0 gives the cross-entropy.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'none'`` returns the batch-shaped per-element losses (0 where left out);
+        ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class (Keras' ``alpha``). ``'balanced'``
+        (integer targets only) computes ``n / (C n_c)`` from this call's targets, as
+        scikit-learn's ``compute_class_weight``: ``n_c`` is the number of elements
+        counted of class ``c`` (their total sample weight, with `sample_weight`) and
+        ``n`` that of all classes; a class that no counted element has weighs 0.
+    sample_weight : array_like, optional
+        Finite, non-negative weight of each element; broadcasts to the batch shape.
+    where : array_like of bool, optional
+        Broadcasts to the batch shape; elements where it is False are left out.
+    ignore_index : int, optional
+        With integer targets: elements whose target equals it are left out.
+    label_smoothing : float, default 0.0
+        :math:`\epsilon` in :math:`t \leftarrow (1-\epsilon) t + \epsilon / C`; with
+        integer targets no one-hot array is built.
+    axis : int, default -1
+        The class axis (PyTorch's layout is ``axis=1``).
+    return_grad : bool, default False
+        Also return the gradient of the returned loss (of its sum for ``'none'``) with
+        respect to `logits`, computed in the same pass.
+    return_hess : bool, default False
+        Return ``(loss, grad, hess)``, whatever `return_grad`: `hess` is the diagonal
+        of the Hessian of the returned loss (of its sum for ``'none'``) with respect to
+        `logits`, from the same pass.
+    out : ndarray, optional
+        With `return_grad`: an array of the shape of `logits` and the computation
+        dtype that receives the gradient and is returned. It must not share memory
+        with any input.
+
+    Returns
+    -------
+    loss : floating scalar or ndarray of the batch shape
+        float32 for float16 and float32 `logits`, float64 otherwise.
+    grad : ndarray of the shape of `logits`
+        Only with ``return_grad=True`` or ``return_hess=True``.
+    hess : ndarray of the shape of `logits`
+        Only with ``return_hess=True``.
+
+    Raises
+    ------
+    ValueError
+        For a class index outside ``[0, C)`` (other than `ignore_index`), target or
+        option shapes that do not fit, a negative or infinite `gamma`, other
+        out-of-range options, probability targets outside [0, 1], `ignore_index` or
+        ``class_weight='balanced'`` with probability targets, a `class_weight` string
+        other than ``'balanced'``, a masked array with some classes of a row masked,
+        or masked weights.
+    TypeError
+        For complex, object or string arrays, bool targets, a `gamma` that is not a
+        real number, a non-bool `where`, `return_grad` or `return_hess`, or a dict
+        `class_weight`.
+
+    Warns
+    -----
+    ProbabilitySumWarning
+        When rows of probability targets that are not left out do not sum to 1 within
+        ``sqrt(np.finfo(dtype).eps)``.
+
+    See Also
+    --------
+    categorical_focal_loss : the same loss from probabilities.
+    categorical_cross_entropy_with_logits : the loss for ``gamma=0``.
+
+    Notes
+    -----
+    With :math:`p = \operatorname{softmax}(x)`, :math:`a_c = w_c t_c` (class weight
+    times smoothed target) and sample weight :math:`s`, the loss of one element is
+
+    .. math::
+
+        \ell = -s \sum_c a_c (1 - p_c)^\gamma \log p_c
+             = s \sum_c a_c\, g(r_c), \qquad
+        g(r) = (1 - e^{-r})^\gamma\, r, \quad r_c = \operatorname{lse}(x) - x_c,
+
+    linear in the target, where a class whose target weight is 0 contributes exactly
+    0. :math:`r_c \ge 0` comes from the cross-entropy's log-sum-exp as a sum of
+    non-negative numbers, and :math:`1 - p_c` from the same sums (for the largest
+    logit, the other classes' share of them, as :math:`-\operatorname{expm1}(-r_c)`
+    would give it), so that a confident correct prediction
+    (:math:`\ell \approx r^{\gamma + 1}`) keeps its relative accuracy and extreme
+    logits give no NaN (rows whose maximum is +inf give NaN, as for the
+    cross-entropy). No temporary array of the size of `logits` is made: the work is
+    done in blocks of rows. The mean divides by ``D``, as for the
+    cross-entropy. With :math:`\gamma = 0` the result is that of the cross-entropy,
+    bit for bit. With one-hot targets and ``class_weight=np.full(C, alpha)`` the
+    per-element loss is Keras' ``categorical_focal_crossentropy`` (without its
+    clipping of the probabilities).
+
+    With :math:`b_c = a_c g'(r_c)`, :math:`B = \sum_c b_c` and
+    :math:`g'(r) = (1 - p)^{\gamma - 1} (1 - p + \gamma p r)` at :math:`p = e^{-r}`,
+    the gradient is :math:`s (B p - b)` (divided by ``D`` for the mean): the
+    cross-entropy's with :math:`a` replaced by :math:`b`, and for integer targets
+    without smoothing :math:`g'(r_y)` times the cross-entropy's. The diagonal of the
+    Hessian is
+
+    .. math::
+
+        H_{jj} = s \Bigl(B p_j (1 - p_j) + p_j^2 \sum_{c \ne j} a_c g''(r_c)
+                 + a_j g''(r_j) (1 - p_j)^2\Bigr).
+
+    For :math:`0 < \gamma < 1`, :math:`g''(r)` grows without bound as :math:`r \to 0`
+    (a class predicted with certainty), but every term in which it enters for the
+    class of largest probability :math:`p_d` carries a factor :math:`(1 - p_d)^2`
+    or :math:`p_j^2 \le (1 - p_d)^2` that more than cancels it: the Hessian is finite
+    for every :math:`\gamma \ge 0` and tends to 0 for a confident prediction, and it
+    is computed in that form, with no cancellation.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollar, "Focal Loss for Dense
+    Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import crossentropy as ce
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+    >>> ce.categorical_focal_loss_with_logits(logits, [0, 2], reduction="none")
+    array([0.0110..., 0.0007...])
+
+    Confident correct predictions hardly count; ``gamma=0`` is the cross-entropy:
+
+    >>> float(ce.categorical_focal_loss_with_logits([[40.0, 0.0]], [0], reduction="sum"))
+    7.6676...e-53
+    >>> bool(
+    ...     ce.categorical_focal_loss_with_logits(logits, [0, 2], gamma=0)
+    ...     == ce.categorical_cross_entropy_with_logits(logits, [0, 2])
+    ... )
+    True
+
+    The gradient and the diagonal of the Hessian come from the same pass:
+
+    >>> loss, grad, hess = ce.categorical_focal_loss_with_logits(
+    ...     logits, [0, 2], reduction="sum", return_hess=True
+    ... )
+    >>> grad.round(4)
+    array([[-0.0273,  0.0223,  0.005 ],
+           [ 0.0011,  0.0011, -0.0022]])
+    >>> hess.round(4)
+    array([[0.0624, 0.0458, 0.0061],
+           [0.002 , 0.002 , 0.0058]])
+    """
+    options = {
+        "gamma": gamma,
+        "reduction": reduction,
+        "class_weight": class_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "ignore_index": ignore_index,
+        "label_smoothing": label_smoothing,
+        "axis": axis,
+    }
+    return evaluate(
+        _FOCAL_LOGITS,
+        logits,
+        target,
+        return_grad=return_grad,
+        return_hess=return_hess,
+        out=out,
+        options=options,
+    )
+
+
+@overload
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[False] = ...,
+    **options: Unpack[CategoricalProbabilityFocalOptions],
+) -> LossValue: ...
+
+
+@overload
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: Literal[True],
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityFocalOptions],
+) -> tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    return_grad: bool = ...,
+    out: FloatArray | None = ...,
+    **options: Unpack[CategoricalProbabilityFocalOptions],
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+def categorical_focal_loss(
+    probs: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    gamma: float = 2.0,
+    reduction: Reduction = "mean",
+    class_weight: npt.ArrayLike | Literal["balanced"] | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    where: npt.ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    axis: int = -1,
+    return_grad: bool = False,
+    out: FloatArray | None = None,
+) -> LossValue | tuple[LossValue, FloatArray]:
+    r"""Focal loss between targets and predicted class probabilities `probs`.
+
+    The cross-entropy's term of each class weighed down by :math:`(1 - q_c)^\gamma`,
+    where the prediction is already good.
+
+    Parameters
+    ----------
+    probs : array_like of shape (..., C, ...)
+        Predicted probabilities in [0, 1], C classes along `axis`; rows should sum to
+        1. float16 is computed in float32, integers and bools in float64. In a NumPy
+        masked array, rows whose classes are all masked are left out.
+    target : array_like of int of the batch shape, or of float of the shape of `probs`
+        Class indices in ``[0, C)`` (any integer dtype), or class probabilities.
+    gamma : float, default 2.0
+        The focusing exponent, finite and >= 0; 0 gives the cross-entropy.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'none'`` returns the batch-shaped per-element losses (0 where left out);
+        ``'sum'`` their sum; ``'mean'`` their sum divided by the total weight ``D``.
+    class_weight : array_like of shape (C,), or 'balanced', optional
+        Finite, non-negative weight of each class (Keras' ``alpha``). ``'balanced'``
+        (integer targets only) computes ``n / (C n_c)`` from this call's targets, as
+        scikit-learn's ``compute_class_weight``: ``n_c`` is the number of elements
+        counted of class ``c`` (their total sample weight, with `sample_weight`) and
+        ``n`` that of all classes; a class that no counted element has weighs 0.
+    sample_weight : array_like, optional
+        Finite, non-negative weight of each element; broadcasts to the batch shape.
+    where : array_like of bool, optional
+        Broadcasts to the batch shape; elements where it is False are left out.
+    ignore_index : int, optional
+        With integer targets: elements whose target equals it are left out.
+    label_smoothing : float, default 0.0
+        :math:`\epsilon` in :math:`t \leftarrow (1-\epsilon) t + \epsilon / C`.
+    eps : float, optional
+        Probabilities are clipped to ``[eps, 1 - eps]``. None (the default) means
+        ``np.finfo(dtype).eps`` of the computation dtype; 0 means no clipping.
+    axis : int, default -1
+        The class axis.
+    return_grad : bool, default False
+        Also return the gradient of the returned loss (of its sum for ``'none'``) with
+        respect to `probs`: the derivative of the clipped expression, 0 where a
+        probability lies outside ``[eps, 1 - eps]``.
+    out : ndarray, optional
+        With `return_grad`: an array of the shape of `probs` and the computation
+        dtype that receives the gradient and is returned. It must not share memory
+        with any input.
+
+    Returns
+    -------
+    loss : floating scalar or ndarray of the batch shape
+        float32 for float16 and float32 `probs`, float64 otherwise.
+    grad : ndarray of the shape of `probs`
+        Only with ``return_grad=True``.
+
+    Raises
+    ------
+    ValueError
+        For probabilities outside [0, 1] or NaN, a class index outside ``[0, C)``
+        (other than `ignore_index`), shapes that do not fit, a negative or infinite
+        `gamma`, other out-of-range options, `ignore_index` or
+        ``class_weight='balanced'`` with probability targets, a `class_weight` string
+        other than ``'balanced'``, a masked array with some classes of a row masked,
+        or masked weights.
+    TypeError
+        For complex, object or string arrays, bool targets, a `gamma` that is not a
+        real number, a non-bool `where` or `return_grad`, or a dict `class_weight`.
+
+    Warns
+    -----
+    ProbabilitySumWarning
+        When rows of `probs` (or of probability targets) that are not left out do not
+        sum to 1 within ``sqrt(np.finfo(dtype).eps)``.
+    UserWarning
+        When `probs` has an integer or bool dtype: most often labels passed first.
+
+    See Also
+    --------
+    categorical_focal_loss_with_logits : the same loss from logits, exact for any logit.
+    categorical_cross_entropy : the loss for ``gamma=0``.
+
+    Notes
+    -----
+    With :math:`q = \operatorname{clip}(p, \epsilon, 1 - \epsilon)`,
+    :math:`a_c = w_c t_c` (class weight times smoothed target) and sample weight
+    :math:`s`, the loss of one element is
+
+    .. math::
+
+        \ell = -s \sum_c a_c (1 - q_c)^\gamma \log q_c,
+
+    linear in the target, where a class whose target weight is 0 contributes exactly
+    0, even where :math:`q_c = 0` and ``eps=0``. Reductions follow the same rule as
+    :func:`categorical_cross_entropy`; with :math:`\gamma = 0` the result is that of
+    the cross-entropy, bit for bit. With one-hot targets,
+    ``class_weight=np.full(C, alpha)`` and ``eps=1e-7``, the per-element loss is
+    Keras' ``categorical_focal_crossentropy`` of rows that sum to 1.
+
+    The gradient of the element's loss with respect to `probs` is, inside
+    ``[eps, 1 - eps]``,
+
+    .. math::
+
+        s\, a_c \Bigl(\gamma (1 - q_c)^{\gamma - 1} \log q_c
+                      - \frac{(1 - q_c)^\gamma}{q_c}\Bigr),
+
+    divided by ``D`` for the mean, and 0 outside.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollar, "Focal Loss for Dense
+    Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import crossentropy as ce
+    >>> probs = np.array([[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]])
+    >>> ce.categorical_focal_loss(probs, [1, 2], reduction="none")
+    array([0.0010..., 2.7036...])
+
+    Keras' ``alpha`` is a class weight of the same value for every class:
+
+    >>> ce.categorical_focal_loss(probs, [1, 2], class_weight=[0.25] * 3, reduction="none")
+    array([0.0002..., 0.6759...])
+    """
+    options = {
+        "gamma": gamma,
+        "reduction": reduction,
+        "class_weight": class_weight,
+        "sample_weight": sample_weight,
+        "where": where,
+        "ignore_index": ignore_index,
+        "label_smoothing": label_smoothing,
+        "eps": eps,
+        "axis": axis,
+    }
+    return evaluate(
+        _FOCAL_PROBABILITIES, probs, target, return_grad=return_grad, out=out, options=options
     )

@@ -10,10 +10,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
+from dask.base import compute, tokenize
+from dask.delayed import delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._prepare import Loss, evaluate_numpy, make_plan
+from ._prepare import Loss, Plan, balance_totals, balanced_weight, evaluate_numpy, make_plan
 from ._reduction import gradient_scale, reduce_sum
 from ._threads import num_threads
 from ._types import Outcome, Reduction
@@ -67,6 +68,79 @@ def _evaluate_chunk(
     if part == "pair":
         return _pair_of(outcome)
     return outcome
+
+
+def _chunk_totals(
+    first: Any,
+    target: Any,
+    *per_element: Any,
+    loss: Loss,
+    per_element_names: tuple[str, ...],
+    options: dict[str, Any],
+    dtype: Any,
+) -> Any:
+    """Return the totals that "balanced" weights are made of, for one chunk.
+
+    `first` is the chunk of the input, or only its shape: a stand-in of zeros then
+    takes its place, as only its shape is read.
+    """
+    if isinstance(first, tuple):
+        first = np.broadcast_to(np.zeros((), dtype), first)
+    with num_threads(1):
+        return balance_totals(
+            loss,
+            first,
+            target,
+            options={**options, **dict(zip(per_element_names, per_element, strict=True))},
+        )
+
+
+def _balanced_weight(
+    loss: Loss, plan: Plan, inputs: list[Any], names: list[str], options: dict[str, Any]
+) -> Any:
+    """Compute ``class_weight="balanced"`` or ``pos_weight="balanced"`` now.
+
+    One task per chunk reads the target and the per-element options (and the input
+    only if it is a masked array: otherwise a stand-in of the chunk's shape), and the
+    chunks' totals are added here, so that the weights are those of the whole array.
+    """
+    x, *others = inputs
+    first_pieces = x.to_delayed() if isinstance(x._meta, np.ma.MaskedArray) else None
+    pieces = [array.to_delayed() for array in others]
+    task = delayed(
+        partial(
+            _chunk_totals,
+            loss=loss,
+            per_element_names=tuple(names),
+            options={**options, "reduction": "none"},
+            dtype=x.dtype,
+        ),
+        pure=True,
+    )
+    blocks = list(np.ndindex(*x.numblocks))
+    tasks = []
+    for block in blocks:
+        batch_block = tuple(i for d, i in enumerate(block) if d != plan.axis)
+        first = (
+            tuple(chunks[i] for chunks, i in zip(x.chunks, block, strict=True))
+            if first_pieces is None
+            else first_pieces[block]
+        )
+        arguments = [
+            piece[block if array.ndim == x.ndim else batch_block]
+            for piece, array in zip(pieces, others, strict=True)
+        ]
+        tasks.append(task(first, *arguments))
+    totals = compute(*tasks)
+    if plan.axis is not None or len(plan.shape) < 2:
+        combined = np.sum(totals, axis=0)
+    else:
+        # Binary, one weight per label of the last axis: each chunk holds some labels.
+        combined = np.zeros((2, plan.shape[-1]))
+        edges = np.cumsum((0, *x.chunks[-1]))
+        for block, chunk_totals in zip(blocks, totals, strict=True):
+            combined[:, edges[block[-1]] : edges[block[-1] + 1]] += chunk_totals
+    return balanced_weight(plan, combined)
 
 
 def _pair_of(outcome: Outcome) -> tuple[float, float]:
@@ -150,6 +224,11 @@ def evaluate_on_dask(
     that computing both together runs every chunk once; only small (sum, D) pairs
     travel between workers, never a chunk's gradient. `return_hess` (which implies
     `return_grad`) adds the diagonal of the Hessian, built like the gradient.
+
+    ``class_weight="balanced"`` and ``pos_weight="balanced"`` need totals over the whole
+    target: they are computed at once, one task per chunk that reads the target and the
+    per-element options (not the input, unless it is a masked array), so that the call
+    returns lazy results of the NumPy path given those weights.
     """
     if out is not None:
         msg = "out is not supported with Dask arrays: the gradient is a lazy Dask array"
@@ -176,21 +255,33 @@ def evaluate_on_dask(
         class_weight = options["class_weight"]
         if isinstance(class_weight, da.Array):
             class_weight = class_weight.compute()
-        options["class_weight"] = check_class_weight(class_weight, x.shape[axis], dtype)
+        if not plan.balanced:
+            options["class_weight"] = check_class_weight(class_weight, x.shape[axis], dtype)
 
     inputs: list[Any] = [x, y]
-    names = []
+    names: list[str] = []
+
+    def cut_like_the_batch(key: str, value: Any) -> None:
+        # A per-element option becomes an input, in the chunks of the batch.
+        value = da.asarray(value)
+        if key == "where":
+            check_where_dtype(value)
+        else:
+            check_real_dtype(value, key)
+        value = broadcast_argument(value, key, plan.batch_shape, plan.what, da.broadcast_to)
+        options[key] = None
+        inputs.append(value.rechunk(batch_chunks))
+        names.append(key)
+
     for key in _PER_ELEMENT:
-        if options.get(key) is not None:
-            value = da.asarray(options[key])
-            if key == "where":
-                check_where_dtype(value)
-            else:
-                check_real_dtype(value, key)
-            value = broadcast_argument(value, key, plan.batch_shape, plan.what, da.broadcast_to)
-            options[key] = None
-            inputs.append(value.rechunk(batch_chunks))
-            names.append(key)
+        if options.get(key) is not None and not (key == "pos_weight" and plan.balanced):
+            cut_like_the_batch(key, options[key])
+    if plan.balanced:
+        weight = _balanced_weight(loss, plan, inputs, names, options)
+        if axis is None:
+            cut_like_the_batch("pos_weight", weight)
+        else:
+            options["class_weight"] = weight
     # One task per chunk. The class axis is in one chunk (block index 0): an input
     # without it (labels, weights, masks) has the chunk's index without that axis.
     blocks = list(np.ndindex(*x.numblocks))

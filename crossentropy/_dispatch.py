@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Literal, overload
 
 from ._prepare import Loss, evaluate_numpy
+from ._types import FloatArray, LossResult, LossValue
 from ._validation import check_return_flag
 
 __all__ = ["evaluate", "uses_dask"]
@@ -19,6 +20,45 @@ def uses_dask(*values: object) -> bool:
     return any(isinstance(value, dask_array.Array) for value in values)
 
 
+@overload
+def evaluate(
+    loss: Loss,
+    first: object,
+    target: object,
+    *,
+    return_grad: Literal[False],
+    out: object,
+    options: dict[str, Any],
+    return_hess: Literal[False] = ...,
+) -> LossValue: ...
+
+
+@overload
+def evaluate(
+    loss: Loss,
+    first: object,
+    target: object,
+    *,
+    return_grad: object,
+    out: object,
+    options: dict[str, Any],
+    return_hess: Literal[False] = ...,
+) -> LossValue | tuple[LossValue, FloatArray]: ...
+
+
+@overload
+def evaluate(
+    loss: Loss,
+    first: object,
+    target: object,
+    *,
+    return_grad: object,
+    out: object,
+    options: dict[str, Any],
+    return_hess: object = ...,
+) -> LossResult: ...
+
+
 def evaluate(
     loss: Loss,
     first: object,
@@ -28,11 +68,12 @@ def evaluate(
     out: object,
     options: dict[str, Any],
     return_hess: object = False,
-) -> Any:
+) -> LossResult:
     """Evaluate `loss` on NumPy or Dask arguments.
 
     Return the loss, ``(loss, grad)``, or with `return_hess` (whatever `return_grad`)
-    ``(loss, grad, hess)``.
+    ``(loss, grad, hess)``. On Dask arguments, Dask arrays take the places that the
+    annotations (which describe NumPy arguments) give to NumPy scalars and arrays.
     """
     with_grad = check_return_flag(return_grad, "return_grad")
     with_hess = check_return_flag(return_hess, "return_hess")
@@ -43,7 +84,7 @@ def evaluate(
     if uses_dask(first, target, *options.values()):
         from ._dask import evaluate_on_dask  # noqa: PLC0415  (Dask is optional)
 
-        return evaluate_on_dask(
+        lazy: LossResult = evaluate_on_dask(
             loss,
             first,
             target,
@@ -52,6 +93,7 @@ def evaluate(
             out=out,
             options=options,
         )
+        return lazy
     outcome = evaluate_numpy(
         loss,
         first,

@@ -17,7 +17,26 @@ The gradient with respect to :math:`x`, :math:`A\,\operatorname{softmax}(x) - a`
 is formed in the same buffer as the exponentials, and the diagonal of the Hessian,
 :math:`A\,p_c (1 - p_c)` with :math:`p = \operatorname{softmax}(x)`, from them too.
 
+Two options of the plan change the row itself, and every caller that hands the kernel
+a :class:`Prepared` gets them:
+
+- ``softcap`` :math:`c`: each block is first replaced, in the work buffer, by
+  :math:`y = c \tanh(x / c)`, and everything above is computed from :math:`y`; the
+  derivatives with respect to :math:`x` follow by the chain rule, with
+  :math:`y' = \operatorname{sech}^2(x / c) = 4 e / (1 + e)^2`,
+  :math:`e = \exp(-2 |x| / c)` (not :math:`1 - (y/c)^2`, which cancels where
+  :math:`|x| \gg c`) and
+  :math:`y'' = -(2/c) \tanh(x/c) \operatorname{sech}^2(x/c)`.
+- ``z_loss`` :math:`z`: each row gains :math:`z \operatorname{lse}(y)^2`, with
+  :math:`\operatorname{lse} = m + \log(1 + \sum_{c \ne k} e^{y_c - m})` from the same
+  sums; its gradient :math:`2 z \operatorname{lse}\, p` joins the softmax term as
+  :math:`(A + 2 z \operatorname{lse})\, p`, and its Hessian diagonal is
+  :math:`2 z (p^2 + \operatorname{lse}\, p (1 - p))`. It is not weighted by the
+  targets: a row whose target weighs 0 still has it.
+
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
+The focal loss (``_focal``) runs on the same blocks, through two hooks of the class
+that holds a call, :meth:`_Problem.target_sums` and :meth:`_Problem.rows_summed`.
 """
 
 from __future__ import annotations
@@ -48,6 +67,9 @@ class _Problem:
     A block never writes outside its own rows of the per-row results.
     """
 
+    # Elements of a block: a subclass with more work buffers may take smaller blocks.
+    block_elements = _BLOCK_ELEMENTS
+
     def __init__(self, call: Prepared) -> None:
         logits = call.values
         labels = call.labels
@@ -66,6 +88,11 @@ class _Problem:
         self.grad = call.grad_rows
         self.hess = call.hess_rows
         self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
+        plan = call.plan
+        self.softcap: Any = None if plan.softcap is None else dtype(plan.softcap)
+        self.z_loss = plan.z_loss
+        # lse per row, for the z-loss only.
+        self.lse = np.empty(n_rows, dtype=dtype) if plan.z_loss > 0 else None
         # Per row: sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for integer
         # targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
         self.others = np.empty(n_rows, dtype=dtype)
@@ -95,7 +122,7 @@ class _Problem:
     def run_rows(self, start: int, stop: int) -> None:
         """Compute rows ``start:stop``, block by block, with one work buffer."""
         n_classes = self.logits.shape[1]
-        block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+        block_rows = max(1, self.block_elements // n_classes)
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
@@ -109,6 +136,19 @@ class _Problem:
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
             self.run_block(begin, end, buffer, marks, curvature)
+
+    def laid_out(self, name: str, n: int) -> Any:
+        """Return this thread's work buffer `name` for a block of `n` rows, laid out."""
+        n_classes = self.logits.shape[1]
+        shape = (n_classes, n) if self.transposed else (n, n_classes)
+        return scratch(name, shape, self.logits.dtype)
+
+    def cap(self, work: FloatArray, values: Any) -> None:
+        """Write ``c tanh(values / c)`` into `work` (+-inf become +-c; NaN stays NaN)."""
+        with np.errstate(over="ignore"):  # |x / c| beyond the largest number: tanh is +-1
+            np.divide(values, self.softcap, out=work)
+        np.tanh(work, out=work)
+        np.multiply(work, self.softcap, out=work)
 
     def run_block(
         self,
@@ -131,6 +171,8 @@ class _Problem:
                 work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
                 is_max = marks.reshape(-1)[: n_classes * n].reshape(n_classes, n)
                 np.copyto(work, block.T)
+                if self.softcap is not None:
+                    self.cap(work, work)
                 row_max = np.max(work, axis=0)
                 np.subtract(work, row_max, out=work)
                 np.equal(work, 0, out=is_max)
@@ -145,13 +187,21 @@ class _Problem:
                 work = buffer[:n]
                 if grad_block is not None and grad_block.flags.c_contiguous:
                     work = grad_block
-                top = np.argmax(block, axis=1)
-                np.subtract(block, block[rows, top][:, None], out=work)
+                values = block
+                if self.softcap is not None:
+                    self.cap(work, block)
+                    values = work
+                top = np.argmax(values, axis=1)
+                row_max = values[rows, top]
+                np.subtract(values, row_max[:, None], out=work)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
                 work[rows, top] = 0
                 others = work.sum(axis=1)
         self.others[start:stop] = others
+        if self.lse is not None:
+            self.lse[start:stop] = _log_sum_exp(row_max, others)
+        self.rows_summed(start, stop, work, others)
         if grad_block is None:
             return
         if self.transposed:
@@ -163,13 +213,27 @@ class _Problem:
             hess_work = self.hess[start:stop]
             if curvature is not None:
                 hess_work = curvature.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-        self.gradient(start, stop, work, rows, others, hess=hess_work)
+        if self.lse is None:
+            self.gradient(start, stop, work, rows, others, hess=hess_work)
+        else:
+            # A row of infinite lse has an infinite z-loss and NaN derivatives (inf * 0).
+            with np.errstate(invalid="ignore"):
+                self.gradient(start, stop, work, rows, others, hess=hess_work)
         if self.transposed:
             grad_block[...] = work.T
             if self.hess is not None and hess_work is not None:
                 self.hess[start:stop] = hess_work.T
         elif work is not grad_block:
             grad_block[...] = work
+
+    def rows_summed(self, start: int, stop: int, exps: FloatArray, others: FloatArray) -> None:
+        """Take note of a block's sums ``others``, before its derivatives (a hook).
+
+        `exps` holds the block's ``e^(x - m)``, laid out, 0 at the row maximum (at every
+        tied maximum when transposed). Nothing here. The block's shifted logits went to
+        :meth:`target_sums` before: a subclass that needs per-class terms of the
+        log-sum-exp (the focal loss) keeps them there and forms its terms here.
+        """
 
     def per_row(self, values: Any) -> Any:
         """Shape per-row `values` (or one value for all rows) to broadcast against a block."""
@@ -223,15 +287,26 @@ class _Problem:
         *,
         hess: FloatArray | None,
     ) -> None:
-        """Turn the exponentials of a block into ``scale * (A softmax(x) - a)`` in place.
+        """Turn the exponentials of a block into the rows of the gradient, in place.
 
-        With `hess`, first write ``scale * A p (1 - p)`` there, ``p = softmax(x)``.
+        That is ``scale * ((A + 2 z lse) softmax(y) - a)``, and with `hess`, first,
+        ``scale * ((A + 2 z lse) p (1 - p) + 2 z p^2)`` there, ``p = softmax(y)``; with
+        a soft cap both are then carried from the capped logits ``y`` to ``x``. Rows
+        whose scale is 0 become exactly 0.
         """
         call = self.call
         target_weight = part(self.target_weight, start, stop)
         # s A / D and s a_y / D are divided in float64, not formed as (s / D) A: with tiny
         # class weights s / D alone may overflow where the product is of order 1.
         scaled_target_weight = call.grad_scale(start, stop, factor=target_weight)
+        # The weight of softmax(y) in the gradient: s (A + 2 z lse) / D.
+        softmax_weight = scaled_target_weight
+        scaled_z = lse = None
+        if self.lse is not None:
+            lse = self.lse[start:stop]
+            twice_z_lse = np.multiply(lse, 2 * self.z_loss, dtype=np.float64)
+            scaled_z = call.grad_scale(start, stop, factor=twice_z_lse)
+            softmax_weight = scaled_target_weight + scaled_z
         denominator = 1 + others
         if hess is not None:
             # p (1 - p) = e (1 + others - e) / (1 + others)^2: the row maximum (e = 1)
@@ -239,22 +314,30 @@ class _Problem:
             np.subtract(1, exps, out=hess)
             hess += self.per_row(others)
             hess *= exps
-            hess *= self.per_row(scaled_target_weight / (denominator * denominator))
+            hess *= self.per_row(softmax_weight / (denominator * denominator))
+            if scaled_z is not None:
+                # + 2 z p^2 = 2 z e^2 / (1 + others)^2
+                twice_z = call.grad_scale(start, stop, factor=2 * self.z_loss)
+                hess += np.square(exps) * self.per_row(twice_z / (denominator * denominator))
         if self.labels is None:
-            exps *= self.per_row(scaled_target_weight / denominator)
+            exps *= self.per_row(softmax_weight / denominator)
             exps -= self.dense_weights(start, stop) * self.per_row(call.grad_scale(start, stop))
         else:
             labels = self.labels[start:stop]
             scaled_hard = call.grad_scale(start, stop, factor=part(self.hard, start, stop))
             positions = self.label_positions(labels, rows, self.logits.shape[1])
             at_labels = np.take(exps.reshape(-1), positions)
-            exps *= self.per_row(scaled_target_weight / denominator)
+            z_at_labels = None if scaled_z is None else scaled_z * at_labels
+            exps *= self.per_row(softmax_weight / denominator)
             # A softmax(x)_y - a_y = ((A e_y - a_y) - a_y others) / (1 + others): where the
             # label holds the row's maximum (e_y = 1, A = a_y without smoothing), this
             # keeps the digits that A / (1 + others) - a_y would lose to cancellation.
+            # The z-loss's 2 z lse e_y is added to that, not folded into A.
             at_labels *= scaled_target_weight
             at_labels -= scaled_hard
             at_labels -= scaled_hard * others
+            if z_at_labels is not None:
+                at_labels += z_at_labels
             at_labels /= denominator
             exps.reshape(-1)[positions] = at_labels
             if self.spread is not None:
@@ -264,21 +347,86 @@ class _Problem:
                 else:
                     weight = self.class_weight
                     exps -= share * (weight[:, None] if self.transposed else weight)
-        # Rows left out, of weight 0 or whose target weighs 0 (even with logits of -inf
-        # and NaN exponentials) have a gradient of exactly 0: a_c >= 0 sum to A.
-        left_out = scaled_target_weight == 0
+        if self.softcap is not None:
+            self.chain_softcap(start, stop, exps, hess)
+        if lse is not None:
+            # A row whose lse is infinite has an infinite z-loss and no derivatives: NaN
+            # in both layouts, as autograd gives (not inf where the maximum is +inf).
+            for values in (exps,) if hess is None else (exps, hess):
+                self.fill_rows(values, ~np.isfinite(lse), np.nan)
+        # Rows left out, of weight 0 or (without z-loss) whose target weighs 0 (even with
+        # logits of -inf and NaN exponentials) have derivatives of exactly 0: a_c >= 0
+        # sum to A. With z-loss only the row weight counts: every counted row has one.
+        if scaled_z is None:
+            left_out = scaled_target_weight == 0
+        else:
+            left_out = call.grad_scale(start, stop) == 0
         for values in (exps,) if hess is None else (exps, hess):
-            if np.ndim(left_out) == 0:
-                if left_out:
-                    values[...] = 0
-            elif np.any(left_out):
-                if self.transposed:
-                    values[:, left_out] = 0
-                else:
-                    values[left_out] = 0
+            self.zero_rows(values, left_out)
+
+    def zero_rows(self, values: FloatArray, left_out: Any) -> None:
+        """Set to 0 the rows of a laid-out block where `left_out` (per row, or one) is True."""
+        self.fill_rows(values, left_out, 0.0)
+
+    def fill_rows(self, values: FloatArray, which: Any, value: float) -> None:
+        """Set the rows of a laid-out block where `which` (per row, or one) is True to `value`."""
+        if np.ndim(which) == 0:
+            if which:
+                values[...] = value
+        elif np.any(which):
+            if self.transposed:
+                values[:, which] = value
+            else:
+                values[which] = value
+
+    def chain_softcap(
+        self,
+        start: int,
+        stop: int,
+        grad: FloatArray,
+        hess: FloatArray | None,
+    ) -> None:
+        """Carry the derivatives of a block from the capped logits ``y`` to ``x``.
+
+        With ``u = x / c``: ``y' = sech(u)^2`` and ``y'' = -(2 / c) tanh(u) sech(u)^2``;
+        ``grad_x = grad_y y'`` and ``hess_x = hess_y y'^2 + grad_y y''``.
+        """
+        block = self.logits[start:stop]
+        n = stop - start
+        # y', y'' and a spare in work buffers of their own.
+        slope = self.laid_out("slope", n)
+        spare = self.laid_out("spare", n)
+        with np.errstate(over="ignore"):  # |x / c| beyond the largest number: y' = 0
+            np.divide(block.T if self.transposed else block, self.softcap, out=slope)
+        bend = None
+        if hess is not None:
+            bend = self.laid_out("bend", n)
+            np.tanh(slope, out=bend)
+        # sech(u)^2 = 4 e / (1 + e)^2 with e = exp(-2 |u|), not 1 - tanh(u)^2: no
+        # cancellation where |x| >> c, and 0 (not NaN) for x = +-inf; an exponential
+        # costs less than cosh.
+        np.abs(slope, out=slope)
+        with np.errstate(over="ignore"):  # -2 |u| = -inf: e = 0
+            slope *= -2
+        np.exp(slope, out=slope)
+        np.add(slope, 1, out=spare)
+        np.square(spare, out=spare)
+        slope *= 4
+        slope /= spare
+        if hess is not None and bend is not None:
+            # tanh(u) sech(u)^2 / c before the factor -2: 0, not inf * 0, where sech(u)^2
+            # underflows and c is tiny.
+            bend *= slope
+            bend /= self.softcap
+            bend *= -2
+            bend *= grad
+            hess *= slope
+            hess *= slope
+            hess += bend
+        grad *= slope
 
     def losses(self) -> FloatArray:
-        """Combine the per-row sums into ``A log(1 + others) + margin``."""
+        """Combine the per-row sums into ``A log(1 + others) + margin (+ z lse^2)``."""
         log_sum = np.log1p(self.others)
         if self.labels is None:
             margin = self.margin
@@ -287,17 +435,39 @@ class _Problem:
             if self.spread is not None:
                 margin += self.smooth_share * self.spread
         losses: FloatArray = weighted_product(self.target_weight, log_sum) + margin
+        if self.lse is not None:
+            # Both terms are >= 0: the sum keeps the relative accuracy of each.
+            losses = losses + self.z_loss * np.square(self.lse, dtype=np.float64)
         return losses.astype(self.logits.dtype, copy=False)
+
+
+def _log_sum_exp(row_max: Any, others: Any) -> Any:
+    """Return ``lse = m + log(1 + others)`` per row; ``m`` itself where it is +-inf.
+
+    A row holding +inf has ``lse = +inf`` and a row of -inf only ``lse = -inf``, where
+    ``m + log1p(others)`` would be NaN (its ``others`` are NaN).
+    """
+    lse = np.log1p(others)
+    lse += row_max
+    infinite = np.isinf(row_max)
+    if np.any(infinite):
+        lse[infinite] = row_max[infinite]
+    return lse
 
 
 def softmax_cross_entropy(call: Prepared) -> FloatArray:
     """Return the per-row cross-entropy of a categorical call's ``(N, C)`` logits.
 
     That is ``sum_c a_c (lse(x) - x_c)`` per row, with ``a_c = w_c t_c`` (class weight
-    times smoothed target), unweighted by any sample weight. With ``call.grad_rows``
-    the rows of the gradient, ``grad_scale * (A softmax(x) - a)``, are written there,
-    and with ``call.hess_rows`` the diagonal of the Hessian, ``grad_scale * A p (1 - p)``;
-    rows whose scale is 0 are exactly 0.
+    times smoothed target), unweighted by any sample weight; with ``call.plan.z_loss``
+    ``z``, plus ``z lse(x)^2``. With ``call.grad_rows`` the rows of the gradient,
+    ``grad_scale * ((A + 2 z lse) softmax(x) - a)``, are written there, and with
+    ``call.hess_rows`` the diagonal of the Hessian, ``grad_scale * ((A + 2 z lse)
+    p (1 - p) + 2 z p^2)``; rows whose scale is 0 (without z-loss, also rows whose
+    target weighs 0) are exactly 0. With ``call.plan.softcap`` ``c`` all of this is of
+    the capped logits ``y = c tanh(x / c)``, formed block by block in the work buffer,
+    and the derivatives written are those with respect to ``x``, by the chain rule.
+    Each row of ``call.values`` must hold every class: ``lse`` is that of the row.
     """
     problem = _Problem(call)
     run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])

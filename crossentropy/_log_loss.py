@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ._categorical import _from_probabilities
 from ._dispatch import evaluate
@@ -193,12 +194,12 @@ def _given_labels(
 
 
 def log_loss(
-    y_true: object,
-    y_proba: object,
+    y_true: npt.ArrayLike,
+    y_proba: npt.ArrayLike,
     *,
     normalize: bool = True,
-    sample_weight: object = None,
-    labels: object = None,
+    sample_weight: npt.ArrayLike | None = None,
+    labels: npt.ArrayLike | None = None,
 ) -> float:
     r"""Log loss of predicted probabilities, with scikit-learn's arguments and semantics.
 

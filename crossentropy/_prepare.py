@@ -33,6 +33,7 @@ from ._types import BoolArray, FloatArray, Outcome, Reduction
 from ._validation import (
     as_real_array,
     check_axis,
+    check_balanced,
     check_binary_target,
     check_class_weight,
     check_eps,
@@ -41,9 +42,11 @@ from ._validation import (
     check_label_smoothing,
     check_out,
     check_reduction,
+    check_softcap,
     check_unit_interval,
     check_weight,
     check_where,
+    check_z_loss,
     computation_dtype,
     unmasked,
     value_bounds,
@@ -55,6 +58,8 @@ __all__ = [
     "Loss",
     "Plan",
     "Prepared",
+    "balance_totals",
+    "balanced_weight",
     "evaluate_numpy",
     "make_plan",
     "part",
@@ -116,7 +121,10 @@ class Plan:
     shape without it; ``labels`` says whether a categorical target holds class indices.
     ``eps`` is the clipping bound of a probability loss (0 for logits); ``gamma`` and
     ``alpha`` are the focusing exponent and the class balance of a focal loss (0 and
-    None for a cross-entropy).
+    None for a cross-entropy). ``z_loss`` and ``softcap`` are the z-loss factor and the
+    logit soft cap of a categorical loss with logits (0 and None: off), which the
+    log-sum-exp kernel applies itself. ``balanced`` says whether ``class_weight`` (categorical)
+    or ``pos_weight`` (binary) is ``"balanced"``, to be computed from the targets.
     """
 
     loss: Loss
@@ -131,6 +139,9 @@ class Plan:
     eps: float
     gamma: float = 0.0
     alpha: float | None = None
+    z_loss: float = 0.0
+    softcap: float | None = None
+    balanced: bool = False
 
     @property
     def n_classes(self) -> int:
@@ -222,6 +233,8 @@ def make_plan(
     gamma, alpha = 0.0, None
     if "gamma" in options:
         gamma, alpha = check_focal(options["gamma"], options.get("alpha"))
+    z_loss = check_z_loss(options.get("z_loss", 0.0), computation)
+    softcap = check_softcap(options.get("softcap"), computation)
     axis = None
     batch_shape = shape
     labels = False
@@ -243,9 +256,20 @@ def make_plan(
                 "got class probabilities"
             )
             raise ValueError(msg)
-    elif target_shape != shape:
-        msg = f"target must have the input's shape {shape}, got shape {target_shape}"
-        raise ValueError(msg)
+        expected = f"an array of {shape[axis]} weights, one per class index"
+        balanced = check_balanced(options["class_weight"], "class_weight", expected)
+        if balanced and not labels:
+            msg = (
+                "class_weight='balanced' counts the class indices of the target and needs "
+                f"integer labels of the batch shape {batch_shape}, got class probabilities"
+            )
+            raise ValueError(msg)
+    else:
+        if target_shape != shape:
+            msg = f"target must have the input's shape {shape}, got shape {target_shape}"
+            raise ValueError(msg)
+        expected = "an array of weights that broadcasts against the input"
+        balanced = check_balanced(options["pos_weight"], "pos_weight", expected)
     return Plan(
         loss=loss,
         shape=shape,
@@ -259,6 +283,9 @@ def make_plan(
         eps=eps,
         gamma=gamma,
         alpha=alpha,
+        z_loss=z_loss,
+        softcap=softcap,
+        balanced=balanced,
     )
 
 
@@ -514,6 +541,98 @@ def _left_out_by_masks(
     return masked if left_out is None else left_out | masked
 
 
+def _targets_and_weights(
+    loss: Loss, first: object, target: object, options: dict[str, Any]
+) -> tuple[Plan, np.ndarray[Any, Any], Any, Any, BoolArray | None, Any]:
+    """Check a call up to the values of its first argument; say what counts, and how much.
+
+    Returns ``(plan, array, labels, target, counted, row_weight)``: the first argument
+    as a NumPy array (its values neither converted nor checked), the class indices or
+    the target laid out as for :class:`Prepared`, which rows count (None: all) and the
+    row weights, 0 where left out (None: all 1).
+    """
+    name = loss.name
+    first_data, first_mask = unmasked(first, name, 0.0 if loss.from_logits else 0.5)
+    target_data, target_mask = unmasked(target, "target", 0)
+    array = as_real_array(first_data, name)
+    target_array = as_real_array(target_data, "target")
+    plan = make_plan(
+        loss, array.shape, array.dtype, target_array.shape, target_array.dtype, options=options
+    )
+    counted = check_where(options["where"], plan.batch_shape, plan.what)
+    if counted is not None:
+        counted = counted.reshape(-1)
+    masked = _left_out_by_masks(plan, first_mask, target_mask)
+    counted = _keep(counted, None if masked is None else ~masked)
+    labels = soft_target = None
+    if loss.categorical:
+        labels, soft_target, counted = _categorical_target(plan, target_array, counted)
+    else:
+        shaped_counted = None if counted is None else counted.reshape(plan.shape)
+        soft_target = check_binary_target(target_array, plan.dtype, shaped_counted).reshape(-1)
+    row_weight: Any = None
+    if options["sample_weight"] is not None:
+        row_weight = check_weight(
+            options["sample_weight"], "sample_weight", plan.batch_shape, plan.what, plan.dtype
+        ).reshape(-1)
+    if counted is not None:
+        row_weight = np.where(counted, 1 if row_weight is None else row_weight, 0)
+        row_weight = row_weight.astype(plan.dtype)
+    return plan, array, labels, soft_target, counted, row_weight
+
+
+def _totals(plan: Plan, labels: Any, target: Any, row_weight: Any) -> np.ndarray[Any, Any]:
+    """Return the float64 totals that ``"balanced"`` weights are made of.
+
+    Each element counted weighs its sample weight (1 without). Categorical: the total
+    weight of each class among the targets, shape ``(C,)``. Binary: the totals of ``t``
+    and of ``1 - t`` (the unsmoothed target) of each label, shape ``(2, K)`` for the
+    ``K`` labels of the last axis, or ``(2,)`` for a 0-d or 1-d input (one label).
+    """
+    if plan.loss.categorical:
+        return np.bincount(labels, weights=row_weight, minlength=plan.n_classes).astype(np.float64)
+    labels_shape = plan.shape[-1:] if len(plan.shape) >= 2 else ()
+    columns = max(1, int(np.prod(labels_shape)))
+    positive = np.asarray(target, dtype=np.float64).reshape(-1, columns)
+    negative = 1 - positive
+    if row_weight is not None:
+        weight = np.asarray(row_weight).reshape(-1, columns)
+        # Elements left out weigh 0, and their targets may be anything, NaN included.
+        positive = weighted_product(weight, positive)
+        negative = weighted_product(weight, negative)
+    totals = np.stack([positive.sum(axis=0), negative.sum(axis=0)])
+    return totals.reshape((2, *labels_shape))
+
+
+def balance_totals(
+    loss: Loss, first: object, target: object, *, options: dict[str, Any]
+) -> np.ndarray[Any, Any]:
+    """Return the totals of :func:`balanced_weight` for one call (on Dask, one chunk).
+
+    Only the shape, dtype and mask of `first` are read.
+    """
+    plan, _, labels, soft_target, _, row_weight = _targets_and_weights(loss, first, target, options)
+    return _totals(plan, labels, soft_target, row_weight)
+
+
+def balanced_weight(plan: Plan, totals: np.ndarray[Any, Any]) -> FloatArray:
+    """Return what ``"balanced"`` means for the totals of a whole call, in its dtype.
+
+    Categorical (``class_weight``): ``n / (C n_c)`` with ``n_c`` the weight of class
+    ``c`` and ``n`` that of all classes, as scikit-learn's ``compute_class_weight``; 0
+    for a class that no element counted has. Binary (``pos_weight``): negatives over
+    positives of each label, 1 for a label without positives or without negatives.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if plan.loss.categorical:
+            n_classes = plan.n_classes
+            weight = np.where(totals > 0, totals.sum() / (n_classes * totals), 0.0)
+        else:
+            positive, negative = totals
+            weight = np.where((positive > 0) & (negative > 0), negative / positive, 1.0)
+    return weight.astype(plan.dtype)
+
+
 def prepare(
     loss: Loss,
     first: object,
@@ -529,48 +648,39 @@ def prepare(
     `return_hess` asks for the diagonal of the Hessian too (and implies the gradient).
     """
     name = loss.name
-    first_data, first_mask = unmasked(first, name, 0.0 if loss.from_logits else 0.5)
-    target_data, target_mask = unmasked(target, "target", 0)
-    array = as_real_array(first_data, name)
-    target_array = as_real_array(target_data, "target")
-    plan = make_plan(
-        loss, array.shape, array.dtype, target_array.shape, target_array.dtype, options=options
+    plan, array, labels, soft_target, counted, row_weight = _targets_and_weights(
+        loss, first, target, options
     )
     dtype = plan.dtype
     values = _as_rows(array.astype(dtype, copy=False), plan)
-    counted = check_where(options["where"], plan.batch_shape, plan.what)
-    if counted is not None:
-        counted = counted.reshape(-1)
-    masked = _left_out_by_masks(plan, first_mask, target_mask)
-    counted = _keep(counted, None if masked is None else ~masked)
+    if not loss.from_logits and loss.categorical:
+        _check_probability_rows(values, name, counted)
+    elif not loss.from_logits:
+        check_unit_interval(values, name, counted)
+    balanced = None
+    if plan.balanced:
+        balanced = balanced_weight(plan, _totals(plan, labels, soft_target, row_weight))
 
-    labels = soft_target = target_sums = class_weight = pos_weight = None
+    target_sums = class_weight = pos_weight = None
     if loss.categorical:
-        labels, soft_target, counted = _categorical_target(plan, target_array, counted)
-        if not loss.from_logits:
-            _check_probability_rows(values, name, counted)
-        class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
+        class_weight = balanced
+        if class_weight is None:
+            class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
         if soft_target is not None:
             target_sums = _row_sums(soft_target)
             warn_if_rows_do_not_sum_to_one(target_sums, "target", counted)
     else:
-        shaped_counted = None if counted is None else counted.reshape(plan.shape)
-        soft_target = check_binary_target(target_array, dtype, shaped_counted).reshape(-1)
-        if not loss.from_logits:
-            check_unit_interval(values, name, counted)
-        if options["pos_weight"] is not None:
+        pos_weight = balanced
+        if pos_weight is None and options["pos_weight"] is not None:
             pos_weight = check_weight(
                 options["pos_weight"], "pos_weight", plan.shape, plan.what, dtype
             )
-            pos_weight = pos_weight[()] if pos_weight.ndim == 0 else pos_weight.reshape(-1)
-
-    row_weight: Any = None
-    if options["sample_weight"] is not None:
-        row_weight = check_weight(
-            options["sample_weight"], "sample_weight", plan.batch_shape, plan.what, dtype
-        ).reshape(-1)
-    if counted is not None:
-        row_weight = np.where(counted, 1 if row_weight is None else row_weight, 0).astype(dtype)
+        if pos_weight is not None:
+            pos_weight = (
+                pos_weight[()]
+                if pos_weight.ndim == 0
+                else np.broadcast_to(pos_weight, plan.shape).reshape(-1)
+            )
 
     def weigh_rows(row_weight: Any, class_weight: FloatArray | None) -> float:
         # D: each row weighs s * sum_c w_c t_c with the unsmoothed target (binary: s).

@@ -26,6 +26,7 @@ __all__ = [
     "as_real_array",
     "broadcast_argument",
     "check_axis",
+    "check_balanced",
     "check_binary_target",
     "check_class_weight",
     "check_eps",
@@ -36,10 +37,12 @@ __all__ = [
     "check_real_dtype",
     "check_reduction",
     "check_return_flag",
+    "check_softcap",
     "check_unit_interval",
     "check_weight",
     "check_where",
     "check_where_dtype",
+    "check_z_loss",
     "unmasked",
     "value_bounds",
     "warn",
@@ -235,6 +238,38 @@ def check_focal(gamma: object, alpha: object) -> tuple[float, float | None]:
     return gamma_value, alpha_value
 
 
+def check_z_loss(z_loss: object, dtype: np.dtype[Any]) -> float:
+    """Return `z_loss` as a float >= 0 that is finite in the computation `dtype`."""
+    if z_loss.__class__ is float and z_loss == 0.0:
+        return 0.0  # the default, at no cost
+    value = _check_real(z_loss, "z_loss")
+    if not 0.0 <= value < math.inf:
+        msg = f"z_loss must be a finite number >= 0, got {z_loss!r}"
+        raise ValueError(msg)
+    if value and value > float(np.finfo(dtype).max):
+        msg = f"z_loss must be at most the largest {dtype} number, got {z_loss!r}"
+        raise ValueError(msg)
+    return value
+
+
+def check_softcap(softcap: object, dtype: np.dtype[Any]) -> float | None:
+    """Return `softcap` as None or a float > 0 that is a normal number of `dtype`."""
+    if softcap is None:
+        return None
+    value = _check_real(softcap, "softcap")
+    if not 0.0 < value < math.inf:
+        msg = f"softcap must be None or a finite number > 0, got {softcap!r}"
+        raise ValueError(msg)
+    info = np.finfo(dtype)
+    if not float(info.tiny) <= value <= float(info.max):
+        msg = (
+            f"softcap must be a normal {dtype} number, in [{info.tiny}, {info.max}], "
+            f"got {softcap!r}"
+        )
+        raise ValueError(msg)
+    return value
+
+
 def check_axis(axis: object, ndim: int) -> int:
     """Return `axis` as a non-negative index into `ndim` dimensions."""
     if isinstance(axis, bool):
@@ -298,17 +333,35 @@ def check_weight(
     return array  # type: ignore[no-any-return]
 
 
+def check_balanced(value: object, name: str, expected: str) -> bool:
+    """Return whether `value` is the string ``"balanced"``; raise for any other string.
+
+    `expected` describes what else `name` may be, for the message.
+    """
+    if not isinstance(value, str):
+        return False
+    if value != "balanced":
+        msg = f"{name} must be None, 'balanced' or {expected}, got the string {value!r}"
+        raise ValueError(msg)
+    return True
+
+
 def check_class_weight(
     class_weight: object, n_classes: int, dtype: np.dtype[Any]
 ) -> FloatArray | None:
-    """Return `class_weight` as a finite, non-negative vector of length `n_classes`."""
+    """Return `class_weight` as a finite, non-negative vector of length `n_classes`.
+
+    ``"balanced"`` is resolved by the caller, from the targets; other strings raise.
+    """
     if class_weight is None:
         return None
-    if isinstance(class_weight, dict | str):
-        kind = "a dict" if isinstance(class_weight, dict) else f"the string {class_weight!r}"
+    expected = f"an array of {n_classes} weights, one per class index"
+    balanced = check_balanced(class_weight, "class_weight", expected)
+    assert not balanced, "class_weight='balanced' is resolved from the targets beforehand"
+    if isinstance(class_weight, dict):
         msg = (
-            f"class_weight must be an array of {n_classes} weights, one per class index, "
-            f"got {kind}; pass for instance np.array([weights[c] for c in range({n_classes})])"
+            f"class_weight must be None, 'balanced' or {expected}, got a dict; pass for "
+            f"instance np.array([weights[c] for c in range({n_classes})])"
         )
         raise TypeError(msg)
     weight = as_float_argument(_refuse_masked(class_weight, "class_weight"), "class_weight", dtype)

@@ -84,6 +84,8 @@ def _options(*names: str) -> Mapping[str, Any]:
         "where": None,
         "ignore_index": None,
         "label_smoothing": 0.0,
+        "z_loss": 0.0,
+        "softcap": None,
         "eps": None,
         "axis": -1,
         "return_grad": False,
@@ -168,7 +170,9 @@ ALL = (
         first="logits",
         categorical=True,
         from_logits=True,
-        options=_options(*_CATEGORICAL_OPTIONS, "axis", "return_grad", "return_hess", "out"),
+        options=_options(
+            *_CATEGORICAL_OPTIONS, "z_loss", "softcap", "axis", "return_grad", "return_hess", "out"
+        ),
         make=partial(_make_categorical, True),
         oracle=partial(reference.categorical, logits=True),
         hessian=True,
@@ -189,9 +193,33 @@ ALL = (
         first="logits",
         categorical=False,
         from_logits=True,
-        options=_options(*_FOCAL_OPTIONS, "return_grad", "out"),
+        options=_options(*_FOCAL_OPTIONS, "return_grad", "return_hess", "out"),
         make=partial(_make_binary, True),
         oracle=partial(reference.binary_focal, logits=True),
+        hessian=True,
+    ),
+    Loss(
+        function=ce.categorical_focal_loss,
+        name="categorical_focal_loss",
+        first="probs",
+        categorical=True,
+        from_logits=False,
+        options=_options("gamma", *_CATEGORICAL_OPTIONS, "eps", "axis", "return_grad", "out"),
+        make=partial(_make_categorical, False),
+        oracle=partial(reference.categorical_focal, logits=False),
+    ),
+    Loss(
+        function=ce.categorical_focal_loss_with_logits,
+        name="categorical_focal_loss_with_logits",
+        first="logits",
+        categorical=True,
+        from_logits=True,
+        options=_options(
+            "gamma", *_CATEGORICAL_OPTIONS, "axis", "return_grad", "return_hess", "out"
+        ),
+        make=partial(_make_categorical, True),
+        oracle=partial(reference.categorical_focal, logits=True),
+        hessian=True,
     ),
 )
 

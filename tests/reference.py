@@ -11,7 +11,13 @@ import math
 from collections.abc import Callable
 from itertools import product
 
+import mpmath
 import numpy as np
+
+
+def _log_sum_exp(row: list[float]) -> float:
+    top = max(row)
+    return top + math.log(sum(math.exp(v - top) for v in row))
 
 
 def _log_softmax(row: list[float]) -> list[float]:
@@ -36,21 +42,51 @@ def _reduce(losses: np.ndarray, weights: np.ndarray, reduction: str):
     return total / denominator if denominator else math.nan
 
 
+def _focal_softmax_terms(row: list[float], gamma: float) -> list[float]:
+    """``-(1 - p_c)^gamma log p_c`` of ``p = softmax(row)`` at 60 digits, with mpmath.
+
+    ``1 - p_c`` is the sum of the other classes' probabilities and ``log p_c`` of the
+    largest class ``-log1p`` of the others' share, so that no digit is lost where
+    ``p_c`` is near 1.
+    """
+    with mpmath.workdps(60):
+        x = [mpmath.mpf(v) for v in row]
+        top = max(x)
+        e = [mpmath.exp(v - top) for v in x]
+        total = mpmath.fsum(e)
+        terms = []
+        for c in range(len(x)):
+            rest = mpmath.fsum(e[:c] + e[c + 1 :])
+            # The largest class: log p = -log1p(rest), without rounding total to 1.
+            log_p = -mpmath.log1p(rest) if x[c] == top else x[c] - top - mpmath.log(total)
+            terms.append(float(-((rest / total) ** gamma) * log_p))
+    return terms
+
+
 def categorical(
     first,
     target,
     *,
     logits: bool,
+    gamma=0.0,
     reduction="mean",
     class_weight=None,
     sample_weight=None,
     where=None,
     ignore_index=None,
     label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
     eps=None,
     axis=-1,
 ):
-    """The categorical losses, element by element."""
+    """The categorical losses, element by element; the focal losses for ``gamma > 0``.
+
+    The focal losses with logits take their terms from :func:`_focal_softmax_terms`;
+    with probabilities, ``-(1 - q)^gamma log q`` of the clipped ``q`` in float64. From
+    logits, ``softcap=c`` first replaces each logit by ``c tanh(x / c)``, and
+    ``z_loss=z`` adds ``z lse(x)^2`` to each element's loss before its sample weight.
+    """
     clip = default_eps(first) if eps is None else eps
     x = np.moveaxis(np.asarray(first, dtype=float), axis, -1)
     n_classes = x.shape[-1]
@@ -74,6 +110,8 @@ def categorical(
             onehot = [float(v) for v in t[index]]
         smooth = [(1 - label_smoothing) * v + label_smoothing / n_classes for v in onehot]
         if logits:
+            if softcap is not None:
+                row = [softcap * math.tanh(v / softcap) for v in row]
             log_p = _log_softmax(row)
         else:
             log_p = [
@@ -82,17 +120,32 @@ def categorical(
                 else -math.inf
                 for p in row
             ]
+        # -(1 - p_c)^gamma log p_c; -log p_c for the cross-entropy
+        if gamma == 0:
+            terms = [-v for v in log_p]
+        elif logits:
+            terms = _focal_softmax_terms(row, gamma)
+        else:
+            q = [min(max(p, clip), 1 - clip) for p in row]
+            terms = [(1 - q[c]) ** gamma * -log_p[c] if q[c] < 1 else 0.0 for c in range(n_classes)]
         loss = 0.0
         for c in range(n_classes):
             a = w[c] * smooth[c]
             if a != 0:
-                loss -= a * log_p[c]
+                loss += a * terms[c]
+        if z_loss:
+            loss += z_loss * _log_sum_exp(row) ** 2
         # A sample weight of 0 makes every term's weight 0: the element contributes 0.
         losses[index] = float(s[index]) * loss if s[index] else 0.0
         # D: each element weighs s * sum_c w_c t_c with the unsmoothed target, w = 1 when
         # absent, so that rows of probabilities that do not sum to 1 weigh their sum.
         weights[index] = float(s[index]) * sum(w[c] * onehot[c] for c in range(n_classes))
     return _reduce(losses, weights, reduction)
+
+
+def categorical_focal(first, target, *, logits: bool, gamma=2.0, **options):
+    """The categorical focal losses: :func:`categorical` with ``gamma`` (default 2)."""
+    return categorical(first, target, logits=logits, gamma=gamma, **options)
 
 
 def _softplus(x: float) -> float:

@@ -15,24 +15,37 @@ import crossentropy as ce
 from . import losses
 
 THREAD_CONTROLS = {"get_num_threads", "num_threads", "set_num_threads"}
+SUBMODULES = {"objectives"}  # public, as ce.objectives
 
 
 def test_all_is_sorted_and_exactly_the_public_names():
     assert ce.__all__ == sorted(ce.__all__)
     assert set(ce.__all__) == (
-        {loss.name for loss in losses.ALL} | THREAD_CONTROLS | {"ProbabilitySumWarning", "log_loss"}
+        {loss.name for loss in losses.ALL}
+        | THREAD_CONTROLS
+        | SUBMODULES
+        | {"ProbabilitySumWarning", "log_loss"}
     )
     public = {name for name in vars(ce) if not name.startswith("_")}
-    assert public == set(ce.__all__)  # no submodule or helper is public
-    for name in ce.__all__:
+    assert public == set(ce.__all__)  # no other submodule or helper is public
+    for name in set(ce.__all__) - SUBMODULES:
         assert callable(getattr(ce, name))
         assert getattr(ce, name).__module__.startswith("crossentropy.")
         assert getattr(ce, name).__doc__
+    for name in SUBMODULES:
+        module = getattr(ce, name)
+        assert module.__name__ == f"crossentropy.{name}"
+        assert module.__doc__
+        public = {key for key in vars(module) if not key.startswith("_")}
+        for key in module.__all__:
+            assert callable(getattr(module, key))
+            assert getattr(module, key).__doc__
+        assert set(module.__all__) <= public
 
 
 def test_modules_are_private_and_declare_all():
     for module in pkgutil.iter_modules(ce.__path__):
-        assert module.name.startswith("_")
+        assert module.name.startswith("_") or module.name in SUBMODULES
         if module.name == "_dask":
             continue  # imported only with Dask inputs; covered by test_dask.py
         imported = importlib.import_module(f"crossentropy.{module.name}")

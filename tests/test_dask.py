@@ -196,6 +196,11 @@ def _argument_errors(loss):
     }
     if "eps" in loss.options:
         cases["eps"] = (first, target, {"eps": 0.7})
+    if "z_loss" in loss.options:
+        cases["z_loss"] = (first, target, {"z_loss": -1.0})
+        cases["z_loss-bool"] = (first, target, {"z_loss": False})
+        cases["softcap"] = (first, target, {"softcap": 0.0})
+        cases["softcap-string"] = (first, target, {"softcap": "30"})
     if loss.categorical:
         _, soft = loss.make(rng, (6, 3), soft=True)
         cases |= {

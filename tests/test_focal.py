@@ -1,5 +1,6 @@
 """The binary focal losses: the plain-loop oracle, the cross-entropy at gamma=0,
-torchvision's formula, finite differences, extreme logits against mpmath, errors."""
+torchvision's formula, finite differences, extreme logits against mpmath (values, first
+and second derivatives), errors. The categorical ones: test_categorical_focal.py."""
 
 from __future__ import annotations
 
@@ -160,6 +161,45 @@ def test_extreme_logits_are_exact_against_mpmath(x, t, gamma, alpha):
     np.testing.assert_allclose(grad[0], float(expected_grad), rtol=2e-15, atol=1e-300)
 
 
+@pytest.mark.parametrize("x", [40.0, -40.0, 100.0, -100.0, 700.0, -700.0, 12.5, -3.0, 0.0])
+@pytest.mark.parametrize("gamma", [0.1, 0.5, 1.0, 1.5, 2.0, 3.7])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_second_derivative_against_mpmath(x, gamma, alpha):
+    # d2/dp2 of (1-p)^gamma log p has terms in (1-p)^(gamma-2) and grows like
+    # (1-p)^(gamma-1) as p -> 1: unbounded for gamma < 1. d2/dx2 is finite, as
+    # dp/dx = p (1-p), and keeps its relative accuracy where tiny.
+    t = np.array([0.0, 1.0, 0.3])
+    _, _, hess = ce.binary_focal_loss_with_logits(
+        np.full(3, x), t, gamma=gamma, alpha=alpha, reduction="sum", return_hess=True
+    )
+    assert np.all(np.isfinite(hess))
+    a_plus, a_minus = (1.0, 1.0) if alpha is None else (alpha, 1 - alpha)
+    for k, target in enumerate(t):
+        with mpmath.workdps(60):
+
+            def positive(v):
+                q = 1 / (1 + mpmath.exp(v))
+                return q**gamma * mpmath.log1p(mpmath.exp(-v))  # -(1-p)^gamma log p
+
+            def negative(v):
+                p = 1 / (1 + mpmath.exp(-v))
+                return p**gamma * mpmath.log1p(mpmath.exp(v))  # -p^gamma log(1-p)
+
+            v = mpmath.mpf(x)
+            parts = [
+                a_plus * target * mpmath.diff(positive, v, 2),
+                a_minus * (1 - target) * mpmath.diff(negative, v, 2),
+            ]
+        # Close to the exact value, also where it is tiny; where the two terms nearly
+        # cancel (as for t = 0.3 at x = 12.5), close to the larger term. A term near
+        # its own sign change (gamma softplus(x) (gamma (1-p) - p) + (2 gamma + 1) p
+        # = 0, as for gamma = 0.1 at x = 12.5) loses a few digits more.
+        scale = max(abs(float(part)) for part in parts)
+        np.testing.assert_allclose(
+            hess[k], float(sum(parts)), rtol=5e-14, atol=max(2e-14 * scale, 1e-300)
+        )
+
+
 @pytest.mark.parametrize("x", [40.0, -40.0, 12.5, -3.0, 0.0])
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7])
 def test_float32_logits_are_accurate_against_mpmath(x, gamma):
@@ -191,12 +231,18 @@ def test_infinite_logits_give_the_limits(gamma, alpha):
     # The gradient tends to a- (1-t) at +inf and to -a+ t at -inf.
     expected_grad = [0.0, 0.0, a_minus, -a_plus, a_minus / 2, -a_plus / 2]
     np.testing.assert_array_equal(grad, expected_grad)
+    # The second derivative tends to 0 on both sides.
+    _, _, hess = ce.binary_focal_loss_with_logits(
+        x, t, gamma=gamma, alpha=alpha, reduction="none", return_hess=True
+    )
+    np.testing.assert_array_equal(hess, np.zeros(6), strict=True)
     # NaN logits propagate.
-    loss, grad = ce.binary_focal_loss_with_logits(
-        [np.nan], [0.5], gamma=gamma, alpha=alpha, return_grad=True
+    loss, grad, hess = ce.binary_focal_loss_with_logits(
+        [np.nan], [0.5], gamma=gamma, alpha=alpha, return_hess=True
     )
     assert np.isnan(loss)
     assert np.isnan(grad).all()
+    assert np.isnan(hess).all()
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7])

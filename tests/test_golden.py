@@ -120,8 +120,13 @@ def test_the_fixtures_cover_every_function_option_and_dtype():
     assert META["torch"].startswith("2.13")
     assert META["sklearn"].startswith("1.9")
     # The focal losses have no peer in PyTorch or scikit-learn: test_focal.py compares
-    # them with torchvision's documented formula instead.
-    without_peer = {"binary_focal_loss", "binary_focal_loss_with_logits"}
+    # them with the documented formulas of torchvision (binary) and Keras (categorical).
+    without_peer = {
+        "binary_focal_loss",
+        "binary_focal_loss_with_logits",
+        "categorical_focal_loss",
+        "categorical_focal_loss_with_logits",
+    }
     assert {case["function"] for case in CASES} == {loss.name for loss in losses.ALL} - without_peer
     options = {name for case in CASES for name in case["options"]}
     assert options == {
@@ -133,6 +138,8 @@ def test_the_fixtures_cover_every_function_option_and_dtype():
         "label_smoothing",
         "axis",
         "eps",
+        "z_loss",
+        "softcap",
     }
     assert {case["dtype"] for case in CASES} == {"float32", "float64"}
     assert {case["options"]["reduction"] for case in CASES} == REDUCTIONS

@@ -35,7 +35,28 @@ def _numeric_diagonal(loss, logits, target, options):
 
 
 def _cases(loss):
-    """Options of the loss in pairs, with integer and probability targets."""
+    """Options of the loss in pairs, with integer and probability targets.
+
+    The focal losses get each case with the default ``gamma=2`` and more with other
+    exponents: below 1 (where ``g''`` of the categorical loss is unbounded), 1, a
+    non-integer above 2, and 0 (the cross-entropy); the binary one with ``alpha`` too.
+    """
+    # The option cases of the loss's kind that this loss takes.
+    cases = [case for case in _option_cases(loss) if set(case[0]) <= set(loss.options)]
+    if "gamma" not in loss.options:
+        return cases
+    focal = [({"gamma": 0.5}, False), ({"gamma": 0.5, "reduction": "sum"}, True)]
+    focal += [({"gamma": 1.0, "label_smoothing": 0.1}, False), ({"gamma": 0.0}, True)]
+    focal += [({**options, "gamma": 3.7}, soft) for options, soft in cases[1:4]]
+    if "alpha" in loss.options:
+        focal += [({"gamma": 0.3, "alpha": 0.25, "pos_weight": 2.0}, True)]
+        focal += [({"gamma": 2.5, "alpha": 0.9, "sample_weight": "weights"}, False)]
+    else:
+        focal += [({"gamma": 0.3, "label_smoothing": 0.3, "reduction": "sum"}, False)]
+    return cases + focal
+
+
+def _option_cases(loss):
     if loss.categorical:
         return [
             ({}, False),
@@ -45,6 +66,24 @@ def _cases(loss):
             ({"class_weight": [0.5, 2.0, 1.0, 1.0, 3.0], "label_smoothing": 0.1}, True),
             ({"reduction": "sum", "sample_weight": "weights"}, True),
             ({"axis": 0, "reduction": "none"}, False),
+            ({"z_loss": 0.1}, False),
+            (
+                {"softcap": 2.0, "reduction": "sum", "class_weight": [0.5, 2.0, 0.0, 1.0, 3.0]},
+                False,
+            ),
+            (
+                {
+                    "z_loss": 0.05,
+                    "softcap": 1.5,
+                    "reduction": "none",
+                    "label_smoothing": 0.2,
+                    "ignore_index": 1,
+                },
+                False,
+            ),
+            ({"z_loss": 0.2, "softcap": 3.0, "sample_weight": "weights", "where": "mask"}, True),
+            ({"z_loss": 0.3, "class_weight": [0.5, 2.0, 0.0, 1.0, 3.0]}, True),
+            ({"z_loss": 0.1, "softcap": 2.5, "axis": 0, "reduction": "sum"}, False),
         ]
     return [
         ({}, False),
@@ -137,6 +176,10 @@ def test_hessian_of_rows_left_out_is_zero(loss):
         options = {"where": [[True, True, False], [True, True, True]]}
     _, grad, hess = loss(logits, target, return_hess=True, **options)
     assert np.all(np.isfinite(hess))
+    if "gamma" in loss.options:
+        # The focal losses are not convex; their values are tested in test_focal.py.
+        np.testing.assert_array_equal(hess[:2] if loss.categorical else hess[0], 0)
+        return
     assert np.all(hess >= 0)
     if loss.categorical:
         np.testing.assert_array_equal(hess[:2], 0)
