@@ -89,10 +89,11 @@ TOKEN = re.compile(r"\w+|[^\w\s]")
 EXCLUDED = {"site-packages", "dist-packages", "test", "tests", "idlelib", "encodings"}
 # Code whose next token the script guesses, from the last CONTEXT tokens of each.
 PROMPTS = [
-    "with open(filename, 'rb') as",
-    "for key, value in sorted(mapping.",
-    "if __name__ == '__main__':\n    main(",
-    "def __init__(self, *args, **kwargs):\n        super().",
+    "class Spam(object):\n    def __init__(self",
+    "    def check(name):\n        if not isinstance(name, str):\n            raise",
+    "        return result\n\n    def __repr__(self):\n        return",
+    "    def get(self, key, value=None):\n        if value is",
+    "        result = []\n        for item in items:\n            result.",
 ]
 
 
