@@ -366,8 +366,14 @@ def frequencies(corpus: dict[str, Any]) -> np.ndarray:
 
 def plot(history: dict[str, Any], baselines: dict[str, float], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    axes.plot(history["step"], history["train"], color="C0", lw=0.6, alpha=0.4)
-    axes.plot(history["held_step"][1:], history["train_mean"], "o-", color="C0", label="training")
+    axes.plot(history["step"], history["train"], "C0", lw=0.6, alpha=0.4, label="training batch")
+    axes.plot(
+        history["held_step"][1:],
+        history["train_mean"],
+        "o-",
+        color="C0",
+        label="training, mean of the batches since the previous point",
+    )
     axes.plot(history["held_step"], history["held_out"], "o-", color="C1", label="held out")
     for (name, value), color in zip(baselines.items(), ("C0", "C1"), strict=True):
         axes.axhline(value, color=color, ls="--", label=f"{name}, token frequencies alone")
