@@ -45,9 +45,12 @@ Options: ``--steps`` (600), ``--batch-size`` (256 tokens), ``--rate`` (Adam's st
 size), ``--seed``, ``--out PATH`` for the PNG, and ``--quick``: 20 steps of 64 tokens,
 to check that it runs. The defaults take a few minutes on two cores, most of it in the
 fused layer's matrix products, and bring the held-out loss from about 5.7 nats per
-token, that of the token frequencies, to about 4.5. The run is the same for the same
-seed, Python installation and number of threads; the corpus, and so the numbers,
-differ a little from one Python version to another.
+token, that of the token frequencies, to about 4.5. On one or two threads
+(``crossentropy.get_num_threads()``) the run is the same for the same seed and Python
+installation; on more, the threads' shares of ``grads.weight`` are added in the order
+in which they finish, which changes its last bits from one run to the next and, over
+the steps, the last printed digits. The corpus, and so the numbers, differ a little from
+one Python version to another.
 """
 
 from __future__ import annotations
