@@ -43,7 +43,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every example: scikit-learn's bundled data, and 4 GB of logits on disk, twice."""
+    """Run every example: bundled data, a language model (minutes), 4 GB of logits, twice."""
     session.install("-e", ".[examples,dask,boosting]")
     session.env["MPLBACKEND"] = "Agg"
     session.run("python", "examples/score_classifier.py")
@@ -51,6 +51,7 @@ def examples(session: nox.Session) -> None:
     session.run("python", "examples/imbalanced_binary.py")
     session.run("python", "examples/boosting_focal_objective.py")
     session.run("python", "examples/boosting_focal_objective.py", "--library", "xgboost")
+    session.run("python", "examples/train_language_model.py")
     session.run("python", "examples/score_out_of_core.py")
     session.run("python", "examples/score_out_of_core.py", "--workers", "2")
 
