@@ -8,9 +8,9 @@ benchmark has improved or got worse, so that a suite that reports changes where 
 are none fails.
 
 The runs are interleaved, as ``asv continuous`` interleaves the rounds of two commits:
-round 1 of the first set, round 1 of the second, round 2 of the first, and so on
-(``-a rounds=1 --append-samples``), so that a spell of load from other processes falls
-on both sets rather than on one. The default subset, the size map on one thread (12
+round 1 of the first set, round 1 of the second, round 2 of the second, round 2 of the
+first, and so on (``-a rounds=1 --append-samples``), so that a spell of load from other
+processes falls on both sets rather than on one. The default subset, the size map on one thread (12
 cells, from a per-call cost of well under a millisecond to tens of milliseconds), in 4
 rounds per set takes about 3 minutes on 2 busy cores. Everything asv writes (the results,
 its machine file) goes to a temporary directory, which is removed at the end.
@@ -103,12 +103,18 @@ def main() -> int:
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="asv-stability-") as temporary:
         directory = Path(temporary)
-        # asv keeps its machine descriptions in ~/.asv-machine.json: use a home of our own.
+        # asv keeps its machine descriptions in ~/.asv-machine.json: use a home of our own,
+        # and keep git's global settings (safe.directory, for one) where git finds them.
         env = {**os.environ, "HOME": str(directory)}
+        gitconfig = Path("~/.gitconfig").expanduser()
+        if "GIT_CONFIG_GLOBAL" not in env and gitconfig.exists():
+            env["GIT_CONFIG_GLOBAL"] = str(gitconfig)
         configs = {name: write_config(directory, name) for name in SETS}
         asv("machine", "--yes", "--machine", MACHINE, "--config", str(configs["first"]), env=env)
-        for _ in range(args.rounds):
-            for name in SETS:
+        for round_ in range(args.rounds):
+            # First, second; then second, first: a load that grows or shrinks during
+            # the check weighs on both sets alike.
+            for name in SETS if round_ % 2 == 0 else SETS[::-1]:
                 asv(
                     "run",
                     "--python=same",
