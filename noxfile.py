@@ -1,4 +1,6 @@
-"""Development sessions, ``nox -s NAME``: tests, lint, docs, examples, bench, compare."""
+"""Development sessions, ``nox -s NAME``: tests, lint, docs, examples, bench, stability,
+compare.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +65,13 @@ def bench(session: nox.Session) -> None:
     session.chdir("benchmarks")
     session.run("asv", "machine", "--yes")
     session.run("asv", "run", "--quick", "--python=same", "--dry-run", "--show-stderr")
+
+
+@nox.session
+def stability(session: nox.Session) -> None:
+    """Check that two asv runs of this commit compare as unchanged (a subset; minutes)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/check_stability.py", *session.posargs)
 
 
 @nox.session
