@@ -1,4 +1,6 @@
-"""Development sessions, ``nox -s NAME``: tests, lint, docs, examples, bench, compare."""
+"""Development sessions, ``nox -s NAME``: tests, lint, docs, examples, bench, stability,
+compare.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every example: scikit-learn's bundled data, and 4 GB of logits on disk, twice."""
+    """Run every example: bundled data, a language model (minutes), 4 GB of logits, twice."""
     session.install("-e", ".[examples,dask,boosting]")
     session.env["MPLBACKEND"] = "Agg"
     session.run("python", "examples/score_classifier.py")
@@ -51,6 +53,7 @@ def examples(session: nox.Session) -> None:
     session.run("python", "examples/imbalanced_binary.py")
     session.run("python", "examples/boosting_focal_objective.py")
     session.run("python", "examples/boosting_focal_objective.py", "--library", "xgboost")
+    session.run("python", "examples/train_language_model.py")
     session.run("python", "examples/score_out_of_core.py")
     session.run("python", "examples/score_out_of_core.py", "--workers", "2")
 
@@ -62,6 +65,13 @@ def bench(session: nox.Session) -> None:
     session.chdir("benchmarks")
     session.run("asv", "machine", "--yes")
     session.run("asv", "run", "--quick", "--python=same", "--dry-run", "--show-stderr")
+
+
+@nox.session
+def stability(session: nox.Session) -> None:
+    """Check that two asv runs of this commit compare as unchanged (a subset; minutes)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/check_stability.py", *session.posargs)
 
 
 @nox.session
