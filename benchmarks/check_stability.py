@@ -10,10 +10,11 @@ are none fails.
 The runs are interleaved, as ``asv continuous`` interleaves the rounds of two commits:
 round 1 of the first set, round 1 of the second, round 2 of the second, round 2 of the
 first, and so on (``-a rounds=1 --append-samples``), so that a spell of load from other
-processes falls on both sets rather than on one. The default subset, the size map on one thread (12
-cells, from a per-call cost of well under a millisecond to tens of milliseconds), in 4
-rounds per set takes about 3 minutes on 2 busy cores. Everything asv writes (the results,
-its machine file) goes to a temporary directory, which is removed at the end.
+processes falls on both sets rather than on one. The default subset, the size map on
+one thread (12 cells, from a per-call cost of well under a millisecond to tens of
+milliseconds), in 4 rounds per set takes about 2 minutes on 2 cores at a load average
+of 5, and 4 at 10. Everything asv writes (the results, its machine file) goes to a
+temporary directory, which is removed at the end.
 
 Usage::
 

@@ -58,7 +58,8 @@ def main():
     y_true = rng.integers(0, args.classes, size=args.rows)
     print(
         f"{args.rows} x {args.classes} float64, best of {args.repeats} interleaved; "
-        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, {cores} cores"
+        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, {cores} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     for threads in (int(n) for n in args.threads.split(",")):
         with ce.num_threads(threads):

@@ -38,10 +38,11 @@ class Pinned:
     before ``setup`` come back.
 
     On one thread the timer is the CPU time of the process (``time.process_time``):
-    the time the call takes on a core of its own, which other processes that share the
-    machine do not stretch (they stretch the wall-clock time of a call on a busy 2-core
-    machine up to 3x). On several threads it is the wall-clock time, since that is what
-    running in parallel gains; those timings are only as good as the machine is idle.
+    the time the call runs on a core, which does not count the time other processes
+    that share the machine hold the core (on a busy 2-core machine that stretches the
+    wall-clock time of a call up to 3x), though they still slow the core and its
+    caches. On several threads it is the wall-clock time, since that is what running
+    in parallel gains; those timings are only as good as the machine is idle.
 
     The other timing attributes are asv's, set for medians that hold from run to run:
     each of the two rounds (processes) warms up for 0.2 s (the first call makes the
