@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
-from ._kernel import softmax_cross_entropy
+from ._kernel import PLAIN_LANE, softmax_cross_entropy
 from ._prepare import Loss, Prepared, weighted_product
 from ._threads import run_in_ranges
 from ._types import (
@@ -165,6 +165,7 @@ _LOGITS = Loss(
     name="logits",
     categorical=True,
     kernel=_from_logits,
+    plain=PLAIN_LANE,
 )
 _PROBABILITIES = Loss(
     function="categorical_cross_entropy",
@@ -605,6 +606,7 @@ _FOCAL_LOGITS = Loss(
     name="logits",
     categorical=True,
     kernel=_focal_from_logits,
+    plain=PLAIN_LANE,  # for gamma=0 only: the cross-entropy
 )
 _FOCAL_PROBABILITIES = Loss(
     function="categorical_focal_loss",

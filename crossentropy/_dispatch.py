@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Literal, overload
 
-from ._prepare import Loss, evaluate_numpy
+from ._prepare import Loss, evaluate_numpy, evaluate_plain
 from ._types import FloatArray, LossResult, LossValue
 from ._validation import check_return_flag
 
@@ -81,6 +81,10 @@ def evaluate(
     if out is not None and not with_grad:
         msg = "out receives the gradient and needs return_grad=True"
         raise ValueError(msg)
+    if not with_hess:
+        plain = evaluate_plain(loss, first, target, return_grad=with_grad, out=out, options=options)
+        if plain is not None:
+            return (plain.loss, plain.grad) if with_grad else plain.loss
     if uses_dask(first, target, *options.values()):
         from ._dask import evaluate_on_dask  # noqa: PLC0415  (Dask is optional)
 

@@ -59,19 +59,22 @@ classes, shifting by the overall maximum.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ._prepare import Prepared, part, weighted_product
+from ._prepare import Lane, Prepared, part, weighted_product
 from ._threads import run_in_ranges, scratch
-from ._types import FloatArray
+from ._types import FloatArray, Reduction
 
 __all__ = [
+    "PLAIN_LANE",
     "RowSums",
     "add_class_tile",
     "class_tile_gradient",
     "class_tiles_losses",
+    "plain_cross_entropy",
     "softmax_cross_entropy",
     "work_elements",
 ]
@@ -81,6 +84,52 @@ __all__ = [
 _BLOCK_ELEMENTS = 1 << 18
 # Up to this many classes, blocks are transposed to (classes, rows).
 _MAX_TRANSPOSED_CLASSES = 48
+# Blocks of plain calls from this many elements take e^x without the shift, when they
+# can (see plain_cross_entropy): below, the two checks cost more than the pass saved.
+_UNSHIFTED_ELEMENTS = 1 << 14
+# Plain calls of few classes from this many elements take the transposed layout.
+_PLAIN_TRANSPOSED_ELEMENTS = 1 << 15
+# Up to this many classes, rows are summed by einsum (see _sum_others).
+_EINSUM_CLASSES = 512
+_EINSUM_ROWS = 32
+# log of the largest float32 and float64.
+_LOG_MAX = {char: math.log(float(np.finfo(char).max)) for char in "fd"}
+
+
+def _shift_rows(values: Any, work: FloatArray, rows: Any) -> tuple[Any, Any]:
+    """Write ``values - m`` into `work`, ``m`` the maximum of each row (the row layout).
+
+    Returns the column ``k`` of each row's maximum (the first, where several tie) and
+    ``m`` itself. ``argmax`` and a gather cost less than ``max`` over short rows.
+    """
+    top = np.argmax(values, axis=1)
+    row_max = values[rows, top]
+    np.subtract(values, row_max[:, None], out=work)
+    return top, row_max
+
+
+def _sum_others(exps: FloatArray, rows: Any, top: Any, row_max: Any) -> Any:
+    """Return ``sum_{c != k} exps`` per row, putting 0 at the maximum ``k`` in `exps`.
+
+    `exps` holds ``e^(x - m)`` in the row layout (C-contiguous), or ``e^x`` (then the
+    caller scales the sums by ``e^-m``). Its entry at ``k`` (exactly 1 in the first
+    case) is left out, so that the sum of the other, non-negative, terms keeps its
+    relative accuracy where it is tiny. Rows of up to ``_EINSUM_CLASSES`` classes (in
+    blocks of ``_EINSUM_ROWS`` rows or more; the call costs more on fewer) are summed
+    by ``einsum``, several times faster than ``sum(axis=1)`` over short rows,
+    to a few units in the last place (at most 3 seen, for 512 equal terms, where
+    errors add up most); longer rows by NumPy's pairwise sums, whose error does not
+    grow with the row. Both sum each row on its own, in an order that does not depend
+    on the other rows of the block (a BLAS product with ones would be faster still,
+    but its sums change with the rows around them, and so with the thread count). A
+    row whose maximum is +inf gets NaN (``m - m``, which is put at ``k`` in place of
+    0), as one of NaNs or all -inf does on its own.
+    """
+    exps[rows, top] = row_max - row_max  # 0, or NaN where m is +-inf or NaN
+    n_rows, n_classes = exps.shape
+    if n_classes <= _EINSUM_CLASSES and n_rows >= _EINSUM_ROWS:
+        return np.einsum("ij->i", exps)
+    return np.add.reduce(exps, axis=1)
 
 
 class _Problem:
@@ -262,13 +311,10 @@ class _Problem:
                 if self.softcap is not None:
                     self.cap(work, block)
                     values = work
-                top = np.argmax(values, axis=1)
-                row_max = values[rows, top]
-                np.subtract(values, row_max[:, None], out=work)
+                top, row_max = _shift_rows(values, work, rows)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
-                work[rows, top] = 0
-                others = work.sum(axis=1)
+                others = _sum_others(work, rows, top, row_max)
         if self.lse is not None:
             self.lse[start:stop] = _log_sum_exp(row_max, others)
         if sums is None:
@@ -626,6 +672,105 @@ def softmax_cross_entropy(call: Prepared) -> FloatArray:
     problem = _Problem(call)
     run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
     return problem.losses()
+
+
+def plain_cross_entropy(
+    values: FloatArray, labels: Any, reduction: Reduction, grad: FloatArray | None
+) -> Any:
+    r"""Return the cross-entropy of a plain call: ``(N, C)`` logits, labels, no options.
+
+    The lane of the calls that a training loop makes thousands of times: integer
+    labels in ``[0, C)`` (checked by the caller), no weights, masks, smoothing or
+    other options, float32 or float64 rows. Each block is computed as the row layout
+    of :func:`softmax_cross_entropy` computes it (:func:`_sum_others` and the same
+    formulas), with none of the per-call setup that options need: on a small call
+    that setup would cost several times the arithmetic. Returns the per-row losses
+    for ``"none"``, else their float64 sum, summed block by block (no per-row array
+    is kept). With `grad`, a C-contiguous ``(N, C)`` array, the gradient of the
+    reduced loss is written there: ``s (softmax(x) - onehot(y))`` with ``s = 1/N``
+    for the mean, its entry at the label formed as
+    ``s (\operatorname{expm1}(x_y - m) - others) / (1 + others)``, which keeps its
+    relative accuracy where the label holds the maximum.
+
+    A large block whose row maxima all lie in ``[0, L]``, ``L = log(max) - log(C) -
+    1`` (88.7 - log C - 1 in float32), takes the exponentials of the logits
+    themselves, ``e^x``, which can neither overflow in a row sum nor lose a term that
+    ``e^(x - m)`` keeps (a term below the smallest normal number is subnormal either
+    way), and scales its sums by ``e^-m`` afterwards: that saves the pass that
+    subtracts the maxima, a few ulp apart from the shifted form. Blocks are the same
+    whatever the thread count (``granule``), and so is every result, bit for bit.
+    """
+    n_rows, n_classes = values.shape
+    dtype = values.dtype
+    # The factor s of the gradient, 1 / N for the mean, as gradient_scale gives it.
+    scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
+    losses = np.empty(n_rows, dtype=dtype) if reduction == "none" else None
+    block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+    block_sums = [0.0] * -(-n_rows // block_rows)
+    unshifted = min(block_rows, n_rows) * n_classes >= _UNSHIFTED_ELEMENTS
+    # The largest row maximum for which the row sums of e^x stay finite.
+    limit = _LOG_MAX[dtype.char] - math.log(n_classes) - 1 if unshifted else 0.0
+
+    def run_rows(start: int, stop: int) -> None:
+        # The gradient's rows are the work buffer where it is asked for.
+        buffer = grad
+        if buffer is None:
+            buffer = scratch("kernel", (min(block_rows, stop - start), n_classes), dtype)
+        # inf - inf and inf * 0 are NaN in the rows that hold +inf: as they should be.
+        with np.errstate(invalid="ignore"):
+            for begin in range(start, stop, block_rows):
+                end = min(begin + block_rows, stop)
+                block = values[begin:end]
+                block_labels = labels[begin:end]
+                work = buffer[begin:end] if grad is not None else buffer[: end - begin]
+                rows = np.arange(end - begin)
+                top = block.argmax(axis=1)
+                row_max = block[rows, top]
+                shrink = None
+                if unshifted and row_max.min() >= 0 and row_max.max() <= limit:
+                    shifted_label = block[rows, block_labels] - row_max  # x_y - m <= 0
+                    np.exp(block, out=work)
+                    shrink = np.exp(-row_max)
+                else:
+                    np.subtract(block, row_max[:, None], out=work)
+                    shifted_label = work[rows, block_labels]
+                    np.exp(work, out=work)
+                others = _sum_others(work, rows, top, row_max)
+                if shrink is not None:
+                    others *= shrink
+                row_losses = np.log1p(others, out=None if losses is None else losses[begin:end])
+                row_losses -= shifted_label
+                if losses is None:
+                    block_sums[begin // block_rows] = float(
+                        np.add.reduce(row_losses, dtype=np.float64)
+                    )
+                if grad is not None:
+                    # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
+                    factor = scale / (1 + others)
+                    work *= (factor if shrink is None else factor * shrink)[:, None]
+                    work[rows, top] = factor
+                    at_labels = np.expm1(shifted_label)
+                    at_labels -= others
+                    at_labels *= factor
+                    work[rows, block_labels] = at_labels
+
+    run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
+    return math.fsum(block_sums) if losses is None else losses
+
+
+def plain_rows_fit(n_rows: int, n_classes: int) -> bool:
+    """Whether :func:`plain_cross_entropy` takes plain calls of this shape.
+
+    It lays rows out as they are, where ``argmax`` over a row of a few classes costs
+    several times what the transposed layout of :class:`_Problem` pays for a block:
+    from ``_PLAIN_TRANSPOSED_ELEMENTS`` elements on, calls of up to
+    ``_MAX_TRANSPOSED_CLASSES`` classes take the general path, whose fixed cost is
+    small beside their work by then.
+    """
+    return n_classes > _MAX_TRANSPOSED_CLASSES or n_rows * n_classes < _PLAIN_TRANSPOSED_ELEMENTS
+
+
+PLAIN_LANE = Lane(fits=plain_rows_fit, run=plain_cross_entropy)
 
 
 def work_elements(n_rows: int, n_classes: int, *, softcap: bool, grad: bool) -> int:

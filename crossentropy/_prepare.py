@@ -60,7 +60,9 @@ from ._validation import (
 )
 
 __all__ = [
+    "Lane",
     "Loss",
+    "PlainCall",
     "Plan",
     "Prepared",
     "Weights",
@@ -68,8 +70,10 @@ __all__ = [
     "balanced_weight",
     "count_targets",
     "evaluate_numpy",
+    "evaluate_plain",
     "make_plan",
     "part",
+    "plain_call",
     "prepare",
     "weigh_targets",
     "weighted_product",
@@ -101,19 +105,34 @@ def part(values: Any, start: int, stop: int | None) -> Any:
     return values if values is None or np.ndim(values) == 0 else values[start:stop]
 
 
+class Lane(NamedTuple):
+    """The lane of a loss for plain calls (see :func:`plain_call`).
+
+    ``fits(n_rows, n_classes)`` says whether the lane takes a plain call of that shape
+    (else the general path does); ``run(logits, labels, reduction, grad)`` returns
+    what the loss's kernel returns, and writes the gradient into `grad` if given.
+    """
+
+    fits: Callable[[int, int], bool]
+    run: Callable[[FloatArray, Any, Reduction, FloatArray | None], Any]
+
+
 @dataclass(frozen=True)
 class Loss:
     """One public loss: its name, its first argument, its kind, and its kernel.
 
     The kernel takes a :class:`Prepared` call and returns either the per-row losses,
     weighted and 0 where left out, as a flat array, or (for ``"mean"`` and ``"sum"``)
-    their float64 sum; it fills ``grad_rows`` when a gradient is asked for.
+    their float64 sum; it fills ``grad_rows`` when a gradient is asked for. ``plain``,
+    where a loss has one, computes the same for the calls :func:`plain_call` accepts.
     """
 
     function: str
     name: str  # the first argument: "logits" or "probs"
     categorical: bool
     kernel: Callable[[Prepared], Any]
+    # The lane of plain calls (see :func:`plain_call`), for a loss that has one.
+    plain: Lane | None = None
 
     @property
     def from_logits(self) -> bool:
@@ -774,6 +793,133 @@ def weigh_targets(
 
     row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
     return Weights(class_weight, pos_weight, row_weight, total)
+
+
+# Unsigned dtypes to view integer labels as: a negative label becomes one >= C.
+_UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
+_REDUCTIONS = ("mean", "sum", "none")
+# The value of each option at which a call is plain (reduction and axis aside).
+_NEUTRAL: dict[str, Any] = {
+    "class_weight": None,
+    "sample_weight": None,
+    "where": None,
+    "ignore_index": None,
+    "softcap": None,
+    "label_smoothing": 0,
+    "z_loss": 0,
+    "gamma": 0,
+}
+_NO_NEUTRAL = object()  # an option without a neutral value: never plain
+
+
+def _plain_options(options: dict[str, Any], ndim: int) -> Reduction | None:
+    """Return the reduction if every other option is neutral (axis: the last), else None."""
+    reduction = options["reduction"]
+    if type(reduction) is not str or reduction not in _REDUCTIONS:
+        return None
+    for name, value in options.items():
+        if name == "reduction":
+            continue
+        if name == "axis":
+            if type(value) is int and value in (-1, ndim - 1):
+                continue
+            return None
+        neutral = _NEUTRAL.get(name, _NO_NEUTRAL)
+        if value is None and neutral is None:
+            continue
+        if neutral == 0 and type(value) in (float, int) and value == 0:
+            continue
+        return None
+    return reduction  # type: ignore[return-value]  # one of _REDUCTIONS
+
+
+class PlainCall(NamedTuple):
+    """A plain call (see :func:`plain_call`): its rows, labels, reduction, input shape."""
+
+    logits: FloatArray
+    labels: np.ndarray[Any, Any]
+    reduction: Reduction
+    shape: tuple[int, ...]
+
+
+def plain_call(first: object, target: object, options: dict[str, Any]) -> PlainCall | None:
+    """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
+
+    A plain call: logits of shape ``(..., C)`` with at least one row and two axes, a
+    plain ``ndarray`` of a real dtype, with the classes on the last axis; integer
+    labels of the batch shape, all in ``[0, C)``; every option but the reduction at
+    its neutral value (None, or 0 for ``label_smoothing``, ``z_loss`` and ``gamma``).
+    The logits come back as ``(N, C)`` rows in the computation dtype (converted as
+    :func:`prepare` converts them; a view where possible) and the labels as ``N``
+    ``intp``. Nothing here raises: a call that is anything else, valid or not, takes
+    the general path, whose checks raise the errors. These checks cost a few
+    microseconds, against tens for :func:`prepare`.
+    """
+    if type(first) is not np.ndarray or type(target) is not np.ndarray:
+        return None
+    shape = first.shape
+    plain_arrays = (
+        len(shape) >= 2
+        and first.dtype.kind in "biuf"
+        and first.dtype.itemsize <= 8
+        and first.size > 0
+        and target.shape == shape[:-1]
+        and target.dtype.kind in "iu"
+        and target.dtype.isnative
+    )
+    reduction = _plain_options(options, len(shape)) if plain_arrays else None
+    # One reduction checks both ends: viewed as unsigned, a negative label is >= C.
+    if reduction is None or target.view(_UNSIGNED[target.itemsize]).max() >= shape[-1]:
+        return None
+    logits: FloatArray = first.astype(computation_dtype(first.dtype), copy=False)
+    labels = target.reshape(-1)
+    if labels.dtype != np.intp:
+        labels = labels.astype(np.intp)
+    return PlainCall(logits.reshape(-1, shape[-1]), labels, reduction, shape)
+
+
+def evaluate_plain(
+    loss: Loss,
+    first: object,
+    target: object,
+    *,
+    return_grad: bool,
+    out: object,
+    options: dict[str, Any],
+) -> Outcome | None:
+    """Evaluate a plain call (see :func:`plain_call`) on the lane of `loss`, or return None.
+
+    `out`, checked as :func:`prepare` checks it, receives the gradient: directly where
+    it is C-contiguous, else through a new array copied into it.
+    """
+    if loss.plain is None:
+        return None
+    call = plain_call(first, target, options)
+    if call is None:
+        return None
+    logits, labels, reduction, shape = call
+    if not loss.plain.fits(*logits.shape):
+        return None
+    grad = rows = None
+    copy_back = False
+    if out is not None:
+        grad = check_out(out, shape, logits.dtype, first, target)
+        copy_back = not grad.flags.c_contiguous
+        rows = np.empty(logits.shape, logits.dtype) if copy_back else grad.reshape(logits.shape)
+    elif return_grad:
+        rows = np.empty(logits.shape, dtype=logits.dtype)
+        grad = rows.reshape(shape)
+    losses = loss.plain.run(logits, labels, reduction, rows)
+    if copy_back:
+        assert grad is not None
+        assert rows is not None
+        grad[...] = rows.reshape(shape)
+    n_rows = logits.shape[0]
+    if isinstance(losses, np.ndarray):
+        value = reduce(losses.reshape(shape[:-1]), reduction, n_rows)
+    else:
+        value = reduce_sum(losses, reduction, n_rows, logits.dtype)
+    return Outcome(value, grad, float(n_rows), None)
 
 
 def evaluate_numpy(

@@ -411,14 +411,20 @@ if hasattr(os, "register_at_fork"):
 
 
 def run_in_ranges(
-    work: Callable[[int, int], _Result], n_rows: int, elements_per_row: int
+    work: Callable[[int, int], _Result],
+    n_rows: int,
+    elements_per_row: int,
+    *,
+    granule: int = 1,
 ) -> list[_Result]:
     """Call ``work(start, stop)`` over contiguous row ranges that cover ``range(n_rows)``.
 
     Small inputs run in one range on the calling thread. Larger ones are split into at
     least as many ranges as there are threads to use, and into ranges of at most about
     ``_MAX_CHUNK_ELEMENTS`` elements; the calling thread and the pool's workers claim
-    them one by one. Ranges never overlap, so `work` may write its rows of a shared
+    them one by one. Every range starts at a multiple of `granule` rows: blocks of
+    `granule` rows from the start of each range are then the same blocks whatever the
+    thread count. Ranges never overlap, so `work` may write its rows of a shared
     output without locks. Returns the results of the ranges in the order of the rows.
     If `work` raises, or the caller is interrupted, no range runs after the exception
     reaches the caller.
@@ -432,8 +438,9 @@ def run_in_ranges(
     if threads <= 1:
         return [_run_at_next_level(work, 0, n_rows)]
     per_thread = math.ceil(n_elements / (threads * _MAX_CHUNK_ELEMENTS))
-    n_chunks = min(threads * per_thread, n_rows)
-    bounds = [n_rows * i // n_chunks for i in range(n_chunks + 1)]
+    n_units = -(-n_rows // granule)
+    n_chunks = min(threads * per_thread, n_units)
+    bounds = [min(n_rows, n_units * i // n_chunks * granule) for i in range(n_chunks + 1)]
     runtime = _runtime
     helpers = runtime.start_workers(threads - 1)
     return _Job(work, bounds).run(runtime.jobs, helpers)

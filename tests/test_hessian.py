@@ -115,8 +115,9 @@ def test_hessian_is_the_derivative_of_the_gradient(rng, loss, options, soft):
     assert len(result) == 3
     value, grad, hess = result
     expected_value, expected_grad = loss(logits, target, return_grad=True, **options)
-    np.testing.assert_array_equal(value, expected_value)
-    np.testing.assert_array_equal(grad, expected_grad)
+    # Without the Hessian a call without options takes the plain lane: the same to rounding.
+    np.testing.assert_allclose(value, expected_value, rtol=4 * np.finfo(value.dtype).eps)
+    np.testing.assert_allclose(grad, expected_grad, rtol=4 * np.finfo(grad.dtype).eps, atol=1e-300)
     assert hess.shape == logits.shape
     assert hess.dtype == grad.dtype
     np.testing.assert_allclose(
