@@ -165,6 +165,7 @@ _LOGITS = Loss(
     name="logits",
     categorical=True,
     kernel=_from_logits,
+    class_major=True,
 )
 _PROBABILITIES = Loss(
     function="categorical_cross_entropy",
