@@ -166,6 +166,7 @@ _LOGITS = Loss(
     categorical=True,
     kernel=_from_logits,
     plain=PLAIN_LANE,
+    class_major=True,
 )
 _PROBABILITIES = Loss(
     function="categorical_cross_entropy",

@@ -84,6 +84,8 @@ __all__ = [
 _BLOCK_ELEMENTS = 1 << 18
 # Up to this many classes, blocks are transposed to (classes, rows).
 _MAX_TRANSPOSED_CLASSES = 48
+# Elements of one class-major block, (classes, rows) read from a view of the logits.
+_CLASS_MAJOR_BLOCK_ELEMENTS = 1 << 18
 # Blocks of plain calls from this many elements take e^x without the shift, when they
 # can (see plain_cross_entropy): below, the two checks cost more than the pass saved.
 _UNSHIFTED_ELEMENTS = 1 << 14
@@ -140,6 +142,17 @@ class _Problem:
     when it is short, so that a reduction over classes runs over whole contiguous rows.
     A block never writes outside its own rows of the per-row results.
 
+    A class-major call (:attr:`Prepared.class_major`, such as PyTorch's
+    ``(N, C, H, W)`` with ``axis=1``) has its blocks in that transposed layout already:
+    ``values[b, :, s0:s1]``, a view of the logits. Its class reductions read the view,
+    the shifted logits go to the work buffer in the same pass, and the gradient and the
+    Hessian are written straight into their blocks of ``(B, C, S)``: nothing of the
+    size of the input is copied. Every option works there, through the same code as
+    transposed blocks. A block lies within one ``b``; each block's sums are combined
+    into its losses at once (``row_losses``, of which ``margin`` is a part until then),
+    so that no other per-row array is kept but those of options (smoothing, z-loss,
+    probability targets).
+
     `call` may hold a tile of classes, ``first_class:first_class + n`` of rows of
     ``call.plan.n_classes`` (integer targets only): the labels found in the tile then
     count as its columns, and the class weights of its columns are its own, while the
@@ -155,7 +168,11 @@ class _Problem:
         logits = call.values
         labels = call.labels
         label_smoothing = call.plan.label_smoothing
-        n_rows, n_classes = logits.shape
+        n_rows, n_classes = call.rows_shape
+        self.n_classes = n_classes
+        self.class_major = call.class_major
+        # Rows per b of a class-major call, (B, C, S): S.
+        self.span = logits.shape[2] if call.class_major else n_rows
         dtype = logits.dtype.type
         hard_fraction, smooth_share = call.smoothing
         self.logits = logits
@@ -178,7 +195,7 @@ class _Problem:
         self.call = call
         self.grad = call.grad_rows
         self.hess = call.hess_rows
-        self.transposed = n_classes <= _MAX_TRANSPOSED_CLASSES
+        self.transposed = call.class_major or n_classes <= _MAX_TRANSPOSED_CLASSES
         plan = call.plan
         self.softcap: Any = None if plan.softcap is None else dtype(plan.softcap)
         self.z_loss = plan.z_loss
@@ -186,9 +203,13 @@ class _Problem:
         self.lse = np.empty(n_rows, dtype=dtype) if plan.z_loss > 0 else None
         # Per row: the maximum m; sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for
         # integer targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
-        self.maximum = np.empty(n_rows, dtype=dtype)
-        self.others = np.empty(n_rows, dtype=dtype)
-        self.margin = np.empty(n_rows, dtype=dtype)
+        # A class-major call keeps neither the maximum nor others (empty), and its
+        # margins in its losses until each block combines them.
+        kept_rows = 0 if call.class_major else n_rows
+        self.maximum = np.empty(kept_rows, dtype=dtype)
+        self.others = np.empty(kept_rows, dtype=dtype)
+        self.row_losses = np.empty(n_rows, dtype=dtype) if call.class_major else None
+        self.margin = np.empty(n_rows, dtype=dtype) if self.row_losses is None else self.row_losses
         self.spread = np.empty(n_rows, dtype=dtype) if label_smoothing > 0 else None
         # Smoothing spreads weight over the classes of non-zero class weight only, so
         # that a class of weight 0 contributes exactly 0, even with a logit of -inf.
@@ -217,9 +238,13 @@ class _Problem:
             self.target_weight = self.hard + self.smooth_share * class_weight_sum
 
     def run_rows(self, start: int, stop: int) -> None:
-        """Compute rows ``start:stop``, block by block, with one work buffer."""
-        n_classes = self.logits.shape[1]
-        block_rows = max(1, self.block_elements // n_classes)
+        """Compute rows ``start:stop``, block by block, with one work buffer.
+
+        Class-major blocks end where a ``b`` of ``(B, C, S)`` does, and may be shorter.
+        """
+        n_classes = self.n_classes
+        elements = _CLASS_MAJOR_BLOCK_ELEMENTS if self.class_major else self.block_elements
+        block_rows = max(1, elements // n_classes)
         shape = (min(block_rows, stop - start), n_classes)
         if self.transposed:
             shape = shape[::-1]
@@ -230,13 +255,27 @@ class _Problem:
         curvature = None
         if self.hess is not None and self.transposed:
             curvature = scratch("curvature", shape, self.logits.dtype)
-        for begin in range(start, stop, block_rows):
-            end = min(begin + block_rows, stop)
+        span = self.span
+        begin = start
+        while begin < stop:
+            end = min(begin + block_rows, stop, (begin // span + 1) * span)
             self.run_block(begin, end, buffer, marks, curvature)
+            begin = end
+
+    def block_of(self, rows: Any, start: int, stop: int) -> Any:
+        """Return rows ``start:stop`` of `rows` (the logits or a derivative), laid out.
+
+        A view: ``(C, n)`` of transposed blocks, ``(n, C)`` of the others.
+        """
+        if self.class_major:
+            batch, first = divmod(start, self.span)
+            return rows[batch, :, first : first + stop - start]
+        block = rows[start:stop]
+        return block.T if self.transposed else block
 
     def laid_out(self, name: str, n: int) -> Any:
         """Return this thread's work buffer `name` for a block of `n` rows, laid out."""
-        n_classes = self.logits.shape[1]
+        n_classes = self.n_classes
         shape = (n_classes, n) if self.transposed else (n, n_classes)
         return scratch(name, shape, self.logits.dtype)
 
@@ -256,11 +295,11 @@ class _Problem:
         curvature: FloatArray | None,
     ) -> None:
         """Compute one block of rows: per-row sums, and the derivatives if asked for."""
-        block = self.logits[start:stop]
+        block = self.block_of(self.logits, start, stop)
         n = stop - start
-        n_classes = block.shape[1]
+        n_classes = self.n_classes
         rows = np.arange(n)
-        grad_block = None if self.grad is None else self.grad[start:stop]
+        grad_block = None if self.grad is None else self.block_of(self.grad, start, stop)
         if self.softcap is not None and grad_block is not None:
             # Before anything is written: the gradient may take the logits' place.
             self.softcap_slopes(start, stop)
@@ -273,7 +312,7 @@ class _Problem:
                 others = sums.others[start:stop]
                 if self.transposed:
                     work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-                    np.copyto(work, block.T)
+                    np.copyto(work, block)
                     values = work
                 else:
                     work = buffer[:n]
@@ -286,22 +325,40 @@ class _Problem:
                 np.subtract(values, self.per_row(row_max), out=work)
                 np.exp(work, out=work)
             elif self.transposed:
-                # (classes, rows), contiguous: the maxima are found by comparing with 0
-                # after the shift, and may tie; the exponential of each is exactly 1.
+                # (classes, rows), contiguous: the maxima are marked, and may tie; the
+                # exponential of each is exactly 1, left out of the sums and counted back
+                # beyond the first.
                 work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
                 is_max = marks.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-                np.copyto(work, block.T)
+                values = block
                 if self.softcap is not None:
-                    self.cap(work, work)
-                row_max = np.max(work, axis=0)
-                np.subtract(work, row_max, out=work)
-                np.equal(work, 0, out=is_max)
+                    self.cap(work, block)
+                    values = work
+                elif not self.class_major:
+                    # A transposed view is read faster once, into the buffer, than twice.
+                    np.copyto(work, block)
+                    values = work
+                # A class-major view is read twice, the second time from the cache: for
+                # the maximum, and shifted into the buffer, which is written once.
+                row_max = np.max(values, axis=0)
+                np.subtract(values, row_max, out=work)
+                if not self.class_major:
+                    np.equal(work, 0, out=is_max)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
+                if self.class_major:
+                    # e <= 1: its floor is 1 where e is 1, at the maxima and at logits
+                    # within rounding of them (whose 1 is as good as their e), 0 elsewhere
+                    # (NaN in a row of NaN or of an infinite maximum, NaN anyway). Faster
+                    # than comparing: no boolean to convert, and no pass before exp.
+                    np.floor(work, out=is_max)
                 np.subtract(work, is_max, out=work)
+                # Sums over axis 0 add the classes of each row in order, whatever the
+                # row's place in the block; a product with ones (BLAS) is faster, but
+                # its rounding depends on that place, and so on the thread count.
+                others = work.sum(axis=0)
                 ties = is_max.sum(axis=0)
                 ties -= 1
-                others = work.sum(axis=0)
                 others += ties
             else:
                 work = buffer[:n]
@@ -318,8 +375,14 @@ class _Problem:
         if self.lse is not None:
             self.lse[start:stop] = _log_sum_exp(row_max, others)
         if sums is None:
-            self.maximum[start:stop] = row_max
-            self.others[start:stop] = others
+            if self.row_losses is not None:
+                lse = None if self.lse is None else self.lse[start:stop]
+                spread = None if self.spread is None else self.spread[start:stop]
+                margin = self.margin[start:stop]
+                self.row_losses[start:stop] = self.combine(others, margin, spread, lse, start)
+            else:
+                self.maximum[start:stop] = row_max
+                self.others[start:stop] = others
             self.rows_summed(start, stop, work, others)
         if grad_block is None:
             return
@@ -341,9 +404,9 @@ class _Problem:
             with np.errstate(invalid="ignore"):
                 self.gradient(start, stop, work, rows, others, hess=hess_work)
         if self.transposed:
-            grad_block[...] = work.T
+            grad_block[...] = work
             if self.hess is not None and hess_work is not None:
-                self.hess[start:stop] = hess_work.T
+                self.block_of(self.hess, start, stop)[...] = hess_work
         elif work is not grad_block:
             grad_block[...] = work
 
@@ -351,7 +414,8 @@ class _Problem:
         """Take note of a block's sums ``others``, before its derivatives (a hook).
 
         `exps` holds the block's ``e^(x - m)``, laid out, 0 at the row maximum (at every
-        tied maximum when transposed). Nothing here. The block's shifted logits went to
+        tied maximum when transposed, and at every class whose ``e^(x - m)`` rounds to 1
+        in a class-major block). Nothing here. The block's shifted logits went to
         :meth:`target_sums` before: a subclass that needs per-class terms of the
         log-sum-exp (the focal loss) keeps them there and forms its terms here.
         """
@@ -374,7 +438,7 @@ class _Problem:
             self.target_weight[start:stop] = weights.sum(axis=axis)
             self.margin[start:stop] = -products.sum(axis=axis)
             return
-        positions = self.label_positions(self.labels[start:stop], rows, self.logits.shape[1])
+        positions = self.label_positions(self.labels[start:stop], rows, self.n_classes)
         self.margin[start:stop] = -np.take(shifted.reshape(-1), positions)
         if self.spread is None:
             return
@@ -446,7 +510,7 @@ class _Problem:
         else:
             labels = self.labels[start:stop]
             scaled_hard = call.grad_scale(start, stop, factor=part(self.hard, start, stop))
-            positions = self.label_positions(labels, rows, self.logits.shape[1])
+            positions = self.label_positions(labels, rows, self.n_classes)
             at_labels = np.take(exps.reshape(-1), positions)
             z_at_labels = None if scaled_z is None else scaled_z * at_labels
             exps *= self.per_row(softmax_weight / denominator)
@@ -510,13 +574,13 @@ class _Problem:
         ``start:stop``, from the logits as given: before the block is capped, since its
         gradient may be written over them. :meth:`chain_softcap` reads them.
         """
-        block = self.logits[start:stop]
+        block = self.block_of(self.logits, start, stop)
         n = stop - start
         # y', y'' and a spare in work buffers of their own.
         slope = self.laid_out("slope", n)
         spare = self.laid_out("spare", n)
         with np.errstate(over="ignore"):  # |x / c| beyond the largest number: y' = 0
-            np.divide(block.T if self.transposed else block, self.softcap, out=slope)
+            np.divide(block, self.softcap, out=slope)
         if self.hess is not None:
             np.tanh(slope, out=self.laid_out("bend", n))
         # sech(u)^2 = 4 e / (1 + e)^2 with e = exp(-2 |u|), not 1 - tanh(u)^2: no
@@ -561,20 +625,27 @@ class _Problem:
 
     def losses(self) -> FloatArray:
         """Combine the per-row sums into ``A log(1 + others) + margin (+ z lse^2)``."""
+        if self.row_losses is not None:  # combined block by block
+            return self.row_losses
         return self.combine(self.others, self.margin, self.spread, self.lse)
 
-    def combine(self, others: FloatArray, margin: FloatArray, spread: Any, lse: Any) -> FloatArray:
+    def combine(
+        self, others: FloatArray, margin: FloatArray, spread: Any, lse: Any, start: int = 0
+    ) -> FloatArray:
         """Return ``A log(1 + others) + margin (+ z lse^2)`` from per-row sums.
 
-        The sums of this call, or merged over tiles of classes. For integer targets the
-        margin is ``a_y (m - x_y) + (eps / C) spread``; `lse` is None without z-loss.
+        The sums of rows ``start:start + len(others)`` of this call, or of all its rows
+        merged over tiles of classes. For integer targets the margin is
+        ``a_y (m - x_y) + (eps / C) spread``; `lse` is None without z-loss.
         """
+        stop = start + len(others)
         log_sum = np.log1p(others)
         if self.labels is not None:
-            margin = weighted_product(self.hard, margin)
+            margin = weighted_product(part(self.hard, start, stop), margin)
             if spread is not None:
                 margin = margin + self.smooth_share * spread
-        losses: FloatArray = weighted_product(self.target_weight, log_sum) + margin
+        target_weight = part(self.target_weight, start, stop)
+        losses: FloatArray = weighted_product(target_weight, log_sum) + margin
         if lse is not None:
             # Both terms are >= 0: the sum keeps the relative accuracy of each.
             losses = losses + self.z_loss * np.square(lse, dtype=np.float64)
@@ -670,7 +741,7 @@ def softmax_cross_entropy(call: Prepared) -> FloatArray:
     Each row of ``call.values`` must hold every class: ``lse`` is that of the row.
     """
     problem = _Problem(call)
-    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
+    run_in_ranges(problem.run_rows, *call.rows_shape)
     return problem.losses()
 
 

@@ -82,6 +82,12 @@ __all__ = [
 # Probabilities checked at a time: a block of rows stays in the cache for its row sums,
 # minimum and maximum.
 _CHECK_BLOCK = 1 << 16
+# A kernel that reads class-major blocks (see Prepared) gets them up to this many
+# classes, when the run of each class along the trailing axes is at least this long:
+# shorter runs make blocks too small for the cost of a NumPy call, and more classes
+# make each reduction over them a long series of short ones. Other calls get rows.
+_MAX_CLASS_MAJOR_CLASSES = 1024
+_MIN_CLASS_MAJOR_RUN = 256
 
 
 def weighted_product(weight: Any, values: Any) -> Any:
@@ -125,6 +131,8 @@ class Loss:
     weighted and 0 where left out, as a flat array, or (for ``"mean"`` and ``"sum"``)
     their float64 sum; it fills ``grad_rows`` when a gradient is asked for. ``plain``,
     where a loss has one, computes the same for the calls :func:`plain_call` accepts.
+    ``class_major`` says that the kernel also reads class-major calls (see
+    :class:`Prepared`); others always get rows.
     """
 
     function: str
@@ -133,6 +141,7 @@ class Loss:
     kernel: Callable[[Prepared], Any]
     # The lane of plain calls (see :func:`plain_call`), for a loss that has one.
     plain: Lane | None = None
+    class_major: bool = False
 
     @property
     def from_logits(self) -> bool:
@@ -332,6 +341,14 @@ class Prepared:
       fills, sharing its memory unless it cannot be viewed as C-contiguous rows.
     - ``hess`` and ``hess_rows``: the same for the diagonal of the Hessian (logits
       losses only; None unless asked for). ``hess_rows`` is always C-contiguous.
+    - ``class_major``: the rows are laid out as ``(B, C, S)`` instead (for a loss whose
+      kernel reads that, see :attr:`Loss.class_major`): ``values``, ``grad_rows`` and
+      ``hess_rows`` have that shape, and row ``n = b S + s`` (the same order as the
+      ``(N, C)`` rows) is ``values[b, :, s]``. ``B`` is the size of the axes before the
+      class axis and ``S`` of those after it: PyTorch's ``(N, C, H, W)`` with
+      ``axis=1`` is ``(N, C, H W)``, a view of the input, not a copy with the class axis
+      moved last. Per-row arrays (``labels``, ``row_weight``, ...) and the class
+      probabilities ``target`` keep the ``(N, C)`` rows' layout.
     """
 
     plan: Plan
@@ -347,11 +364,24 @@ class Prepared:
     grad_rows: FloatArray | None
     hess: FloatArray | None = None
     hess_rows: FloatArray | None = None
+    class_major: bool = False
 
     @property
     def dtype(self) -> np.dtype[Any]:
         """The computation dtype."""
         return self.plan.dtype
+
+    @property
+    def rows_shape(self) -> tuple[int, int]:
+        """``(N, C)`` of the rows in ``values``, whatever their layout (categorical only).
+
+        ``C`` is that of ``values``: a tile of the classes (the fused linear layer) has
+        fewer than the plan.
+        """
+        shape = self.values.shape
+        if self.class_major:
+            return shape[0] * shape[2], shape[1]
+        return shape[0], shape[1]
 
     @property
     def smoothing(self) -> tuple[float, float]:
@@ -385,7 +415,7 @@ class Prepared:
         for shaped, rows in ((self.grad, self.grad_rows), (self.hess, self.hess_rows)):
             if shaped is not None and not np.shares_memory(shaped, rows):
                 assert rows is not None
-                if plan.axis is None:
+                if plan.axis is None or self.class_major:
                     shaped[...] = rows.reshape(plan.shape)
                 else:
                     moved = np.moveaxis(shaped, plan.axis, -1)
@@ -417,6 +447,24 @@ def _as_rows(array: np.ndarray[Any, Any], plan: Plan) -> np.ndarray[Any, Any]:
     if plan.axis is None:
         return array.reshape(-1)
     return np.moveaxis(array, plan.axis, -1).reshape(-1, plan.n_classes)
+
+
+def _class_major(array: np.ndarray[Any, Any], plan: Plan) -> np.ndarray[Any, Any] | None:
+    """Return an input-shaped array as ``(B, C, S)`` class-major blocks, or None.
+
+    A view, for a C-contiguous array whose class axis has at least
+    ``_MIN_CLASS_MAJOR_RUN`` elements after it and at most ``_MAX_CLASS_MAJOR_CLASSES``
+    classes, of a loss whose kernel reads that layout (see :class:`Prepared`); None
+    for every other call, which gets ``(N, C)`` rows.
+    """
+    axis = plan.axis
+    if axis is None or not plan.loss.class_major or not array.flags.c_contiguous:
+        return None
+    n_classes = plan.n_classes
+    run = math.prod(plan.shape[axis + 1 :])
+    if run < _MIN_CLASS_MAJOR_RUN or n_classes > _MAX_CLASS_MAJOR_CLASSES:
+        return None
+    return array.reshape(math.prod(plan.shape[:axis]), n_classes, run)
 
 
 def _categorical_target(
@@ -531,20 +579,34 @@ def _rescaled(
 
 
 def _gradient_views(
-    plan: Plan, rows_shape: tuple[int, ...], out: object, inputs: tuple[object, ...]
+    plan: Plan,
+    rows_shape: tuple[int, ...],
+    out: object,
+    inputs: tuple[object, ...],
+    *,
+    class_major: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     """Return the gradient as the caller gets it and as the rows a kernel fills.
 
-    The two share memory unless `out` cannot be viewed as C-contiguous rows; then the
-    rows are a new array that :meth:`Prepared.outcome` copies into it.
+    `rows_shape` is the shape of the values of the call: ``(N, C)`` rows, or with
+    `class_major` ``(B, C, S)`` blocks. The two share memory unless `out` cannot be
+    viewed as C-contiguous rows (blocks); then the rows are a new array that
+    :meth:`Prepared.outcome` copies into it.
     """
     if out is None:
+        if class_major:
+            grad = np.empty(plan.shape, dtype=plan.dtype)
+            return grad, grad.reshape(rows_shape)
         rows = np.empty(rows_shape, dtype=plan.dtype)
         if plan.axis is None:
             return rows.reshape(plan.shape), rows
         batch_rows = rows.reshape((*plan.batch_shape, plan.n_classes))
         return np.moveaxis(batch_rows, -1, plan.axis), rows
     grad = check_out(out, plan.shape, plan.dtype, *inputs)
+    if class_major:
+        if grad.flags.c_contiguous:
+            return grad, grad.reshape(rows_shape)
+        return grad, np.empty(rows_shape, dtype=plan.dtype)
     rows = _as_rows(grad, plan)
     if not (np.shares_memory(rows, grad) and rows.flags.c_contiguous):
         rows = np.empty(rows_shape, dtype=plan.dtype)
@@ -696,7 +758,10 @@ def prepare(
         loss, first, target, options
     )
     dtype = plan.dtype
-    values = _as_rows(array.astype(dtype, copy=False), plan)
+    array = array.astype(dtype, copy=False)
+    blocks = _class_major(array, plan)
+    values = _as_rows(array, plan) if blocks is None else blocks
+    class_major = blocks is not None
     if not loss.from_logits and loss.categorical:
         _check_probability_rows(values, name, counted)
     elif not loss.from_logits:
@@ -705,9 +770,9 @@ def prepare(
     grad = grad_rows = hess = hess_rows = None
     if return_grad or return_hess:
         inputs = (first, target, *options.values())
-        grad, grad_rows = _gradient_views(plan, values.shape, out, inputs)
+        grad, grad_rows = _gradient_views(plan, values.shape, out, inputs, class_major=class_major)
     if return_hess:
-        hess, hess_rows = _gradient_views(plan, values.shape, None, ())
+        hess, hess_rows = _gradient_views(plan, values.shape, None, (), class_major=class_major)
     return Prepared(
         plan=plan,
         values=values,
@@ -722,6 +787,7 @@ def prepare(
         grad_rows=grad_rows,
         hess=hess,
         hess_rows=hess_rows,
+        class_major=class_major,
     )
 
 
