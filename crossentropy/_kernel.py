@@ -91,6 +91,11 @@ _CLASS_MAJOR_BLOCK_ELEMENTS = 1 << 18
 _UNSHIFTED_ELEMENTS = 1 << 14
 # Plain calls of few classes from this many elements take the transposed layout.
 _PLAIN_TRANSPOSED_ELEMENTS = 1 << 15
+# Plain calls of up to this many elements skip the runtime and its kept buffers.
+_TINY_ELEMENTS = 1 << 14
+# Row indices of small blocks.
+_ROWS = np.arange(1 << 12)
+_ROWS.flags.writeable = False
 # Up to this many classes, rows are summed by einsum (see _sum_others).
 _EINSUM_CLASSES = 512
 _EINSUM_ROWS = 32
@@ -774,13 +779,23 @@ def plain_cross_entropy(
     n_rows, n_classes = values.shape
     dtype = values.dtype
     # The factor s of the gradient, 1 / N for the mean, as gradient_scale gives it.
-    scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
+    scale = None
+    if grad is not None:
+        scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
     losses = np.empty(n_rows, dtype=dtype) if reduction == "none" else None
+    if n_rows * n_classes <= _TINY_ELEMENTS:
+        # One block on this thread, in a new buffer: smaller than the runtime's cost.
+        work = np.empty(values.shape, dtype) if grad is None else grad
+        with np.errstate(invalid="ignore"):
+            summed = _plain_block(values, labels, work, losses, scale=scale, limit=0.0)
+        return summed if losses is None else losses
     block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
     block_sums = [0.0] * -(-n_rows // block_rows)
-    unshifted = min(block_rows, n_rows) * n_classes >= _UNSHIFTED_ELEMENTS
-    # The largest row maximum for which the row sums of e^x stay finite.
-    limit = _LOG_MAX[dtype.char] - math.log(n_classes) - 1 if unshifted else 0.0
+    # The largest row maximum for which the row sums of e^x stay finite (0: blocks too
+    # small to gain from e^x take the shift).
+    limit = 0.0
+    if min(block_rows, n_rows) * n_classes >= _UNSHIFTED_ELEMENTS:
+        limit = _LOG_MAX[dtype.char] - math.log(n_classes) - 1
 
     def run_rows(start: int, stop: int) -> None:
         # The gradient's rows are the work buffer where it is asked for.
@@ -791,42 +806,56 @@ def plain_cross_entropy(
         with np.errstate(invalid="ignore"):
             for begin in range(start, stop, block_rows):
                 end = min(begin + block_rows, stop)
-                block = values[begin:end]
-                block_labels = labels[begin:end]
-                work = buffer[begin:end] if grad is not None else buffer[: end - begin]
-                rows = np.arange(end - begin)
-                top = block.argmax(axis=1)
-                row_max = block[rows, top]
-                shrink = None
-                if unshifted and row_max.min() >= 0 and row_max.max() <= limit:
-                    shifted_label = block[rows, block_labels] - row_max  # x_y - m <= 0
-                    np.exp(block, out=work)
-                    shrink = np.exp(-row_max)
-                else:
-                    np.subtract(block, row_max[:, None], out=work)
-                    shifted_label = work[rows, block_labels]
-                    np.exp(work, out=work)
-                others = _sum_others(work, rows, top, row_max)
-                if shrink is not None:
-                    others *= shrink
-                row_losses = np.log1p(others, out=None if losses is None else losses[begin:end])
-                row_losses -= shifted_label
-                if losses is None:
-                    block_sums[begin // block_rows] = float(
-                        np.add.reduce(row_losses, dtype=np.float64)
-                    )
-                if grad is not None:
-                    # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
-                    factor = scale / (1 + others)
-                    work *= (factor if shrink is None else factor * shrink)[:, None]
-                    work[rows, top] = factor
-                    at_labels = np.expm1(shifted_label)
-                    at_labels -= others
-                    at_labels *= factor
-                    work[rows, block_labels] = at_labels
+                block_sums[begin // block_rows] = _plain_block(
+                    values[begin:end],
+                    labels[begin:end],
+                    buffer[begin:end] if grad is not None else buffer[: end - begin],
+                    None if losses is None else losses[begin:end],
+                    scale=scale,
+                    limit=limit,
+                )
 
     run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
     return math.fsum(block_sums) if losses is None else losses
+
+
+def _plain_block(
+    block: FloatArray, labels: Any, work: FloatArray, losses: Any, *, scale: Any, limit: float
+) -> float:
+    """Compute one block of :func:`plain_cross_entropy`; return the float64 sum of its losses.
+
+    `work` is the block's work buffer, or its rows of the gradient when `scale` (``s``) is
+    given; `losses`, where given, receives the per-row losses (the sum is then 0). With
+    ``limit > 0`` the block takes ``e^x`` if its row maxima all lie in ``[0, limit]``.
+    """
+    n = block.shape[0]
+    rows = _ROWS[:n] if n <= _ROWS.size else np.arange(n)
+    top = block.argmax(axis=1)
+    row_max = block[rows, top]
+    shrink = None
+    if limit > 0 and row_max.min() >= 0 and row_max.max() <= limit:
+        shifted_label = block[rows, labels] - row_max  # x_y - m <= 0
+        np.exp(block, out=work)
+        shrink = np.exp(-row_max)
+    else:
+        np.subtract(block, row_max[:, None], out=work)
+        shifted_label = work[rows, labels]
+        np.exp(work, out=work)
+    others = _sum_others(work, rows, top, row_max)
+    if shrink is not None:
+        others *= shrink
+    row_losses = np.log1p(others, out=losses)
+    row_losses -= shifted_label
+    if scale is not None:
+        # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
+        factor = scale / (1 + others)
+        work *= (factor if shrink is None else factor * shrink)[:, None]
+        work[rows, top] = factor
+        at_labels = np.expm1(shifted_label)
+        at_labels -= others
+        at_labels *= factor
+        work[rows, labels] = at_labels
+    return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
 
 
 def plain_rows_fit(n_rows: int, n_classes: int) -> bool:
