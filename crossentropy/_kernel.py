@@ -115,8 +115,10 @@ def _shift_rows(values: Any, work: FloatArray, rows: Any) -> tuple[Any, Any]:
     return top, row_max
 
 
-def _sum_others(exps: FloatArray, rows: Any, top: Any, row_max: Any) -> Any:
+def _sum_others(exps: FloatArray, at_top: Any, row_max: Any) -> Any:
     """Return ``sum_{c != k} exps`` per row, putting 0 at the maximum ``k`` in `exps`.
+
+    `at_top` holds the flat positions in `exps` of the maxima ``k``.
 
     `exps` holds ``e^(x - m)`` in the row layout (C-contiguous), or ``e^x`` (then the
     caller scales the sums by ``e^-m``). Its entry at ``k`` (exactly 1 in the first
@@ -132,7 +134,7 @@ def _sum_others(exps: FloatArray, rows: Any, top: Any, row_max: Any) -> Any:
     row whose maximum is +inf gets NaN (``m - m``, which is put at ``k`` in place of
     0), as one of NaNs or all -inf does on its own.
     """
-    exps[rows, top] = row_max - row_max  # 0, or NaN where m is +-inf or NaN
+    exps.reshape(-1)[at_top] = row_max - row_max  # 0, or NaN where m is +-inf or NaN
     n_rows, n_classes = exps.shape
     if n_classes <= _EINSUM_CLASSES and n_rows >= _EINSUM_ROWS:
         return np.einsum("ij->i", exps)
@@ -376,7 +378,7 @@ class _Problem:
                 top, row_max = _shift_rows(values, work, rows)
                 self.target_sums(start, stop, work, rows)
                 np.exp(work, out=work)
-                others = _sum_others(work, rows, top, row_max)
+                others = _sum_others(work, rows * n_classes + top, row_max)
         if self.lse is not None:
             self.lse[start:stop] = _log_sum_exp(row_max, others)
         if sums is None:
@@ -828,20 +830,27 @@ def _plain_block(
     given; `losses`, where given, receives the per-row losses (the sum is then 0). With
     ``limit > 0`` the block takes ``e^x`` if its row maxima all lie in ``[0, limit]``.
     """
-    n = block.shape[0]
-    rows = _ROWS[:n] if n <= _ROWS.size else np.arange(n)
+    n, n_classes = block.shape
+    offsets = _ROWS[:n] if n <= _ROWS.size else np.arange(n)
+    offsets = offsets * n_classes
+    # Flat positions: a take from a flat view costs half a gather by (row, column).
     top = block.argmax(axis=1)
-    row_max = block[rows, top]
+    at_top = offsets + top
+    at_label = offsets + labels
+    flat = work.reshape(-1)  # work is C-contiguous
+    rows = None if block.flags.c_contiguous else np.arange(n)
+    row_max = np.take(block.reshape(-1), at_top) if rows is None else block[rows, top]
     shrink = None
     if limit > 0 and row_max.min() >= 0 and row_max.max() <= limit:
-        shifted_label = block[rows, labels] - row_max  # x_y - m <= 0
+        at = np.take(block.reshape(-1), at_label) if rows is None else block[rows, labels]
+        shifted_label = at - row_max  # x_y - m <= 0
         np.exp(block, out=work)
         shrink = np.exp(-row_max)
     else:
         np.subtract(block, row_max[:, None], out=work)
-        shifted_label = work[rows, labels]
+        shifted_label = np.take(flat, at_label)
         np.exp(work, out=work)
-    others = _sum_others(work, rows, top, row_max)
+    others = _sum_others(work, at_top, row_max)
     if shrink is not None:
         others *= shrink
     row_losses = np.log1p(others, out=losses)
@@ -850,11 +859,11 @@ def _plain_block(
         # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
         factor = scale / (1 + others)
         work *= (factor if shrink is None else factor * shrink)[:, None]
-        work[rows, top] = factor
+        flat[at_top] = factor
         at_labels = np.expm1(shifted_label)
         at_labels -= others
         at_labels *= factor
-        work[rows, labels] = at_labels
+        flat[at_label] = at_labels
     return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
 
 
