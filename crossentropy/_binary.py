@@ -43,6 +43,16 @@ def _part(values: Any, start: int, stop: int, name: str) -> Any:
     return part(values, start, stop)
 
 
+def _weighted_quotient(weight: Any, values: FloatArray) -> Any:
+    """Return ``weight / values``, exactly 0 where `weight` is 0 (also for values of 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quotient = np.divide(weight, values)
+    if np.ndim(weight) == 0:
+        return quotient if weight != 0 else np.zeros_like(quotient)
+    quotient[np.broadcast_to(weight == 0, quotient.shape)] = 0
+    return quotient
+
+
 def _zero_where_zero(values: FloatArray, weight: Any) -> None:
     """Set `values` to exactly 0 where `weight` (a scalar or an array of its size) is 0."""
     if np.ndim(weight) == 0:
@@ -305,9 +315,10 @@ class _BinaryProbabilities(_Binary):
         np.divide(negative, out, out=out)
         out -= np.divide(positive, clipped, out=buffers[0])
         if not np.isfinite(out.sum()):
-            # A probability of 0 or 1 (eps=0) under a term of weight 0.
-            out[...] = weighted_product(negative, 1 / (1 - clipped))
-            out -= weighted_product(positive, 1 / clipped)
+            # A probability of 0 or 1 (eps=0) under a term of weight 0 (or a NaN left out).
+            np.subtract(1, clipped, out=out)
+            out[...] = _weighted_quotient(negative, out)
+            out -= _weighted_quotient(positive, clipped)
         low, high = self.clip
         if p.min() < low or p.max() > high:
             out[(p < low) | (p > high)] = 0

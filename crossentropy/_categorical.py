@@ -150,13 +150,16 @@ def _probability_block(
     else:
         picked = rows
         weights = _dense_target_weights(call, start, stop, labels)
-    if gathered and call.grad_rows is None and gamma == 0:
-        # The common case, in place: -log of the clipped probabilities of the labels.
-        np.clip(picked, low, high, out=picked)
+    if gathered and call.grad_rows is None:
+        # The common case, in place: -(1 - q)^gamma log q of the labels' probabilities q.
+        clipped = np.clip(picked, low, high, out=picked)
         with np.errstate(divide="ignore"):
-            np.log(picked, out=picked)
-        np.negative(picked, out=picked)
-        row_losses = np.asarray(weighted_product(weights, picked), dtype=dtype)
+            terms = np.log(clipped, out=None if gamma else clipped)
+        np.negative(terms, out=terms)
+        if gamma != 0:
+            complement = np.subtract(1, clipped, out=clipped)
+            terms *= np.power(complement, gamma, out=complement)
+        row_losses = np.asarray(weighted_product(weights, terms), dtype=dtype)
     else:
         clipped = np.clip(picked, low, high)
         terms = weighted_product(weights, _focal_terms(clipped, gamma))

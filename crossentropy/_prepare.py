@@ -88,6 +88,7 @@ __all__ = [
 # Elements checked or weighed at a time: a block of rows stays in the cache for its row
 # sums, minimum and maximum, and its parts of the weights and masks are small.
 _CHECK_BLOCK = 1 << 14
+_LARGE_BLOCK = 1 << 16
 _Result = TypeVar("_Result")
 
 
@@ -358,15 +359,18 @@ def whole(values: Any) -> Any:
 
 
 def in_blocks(
-    work: Callable[[int, int], _Result], n_rows: int, elements_per_row: int
+    work: Callable[[int, int], _Result],
+    n_rows: int,
+    elements_per_row: int,
+    block: int = _CHECK_BLOCK,
 ) -> list[_Result]:
     """Return ``work(start, stop)`` of every block of rows, in the order of the rows.
 
-    The blocks (of about ``_CHECK_BLOCK`` elements) are the same for any thread count,
-    so float sums of their results, added in this order, do not depend on it. They run
-    on every core.
+    The blocks (of about `block` elements) are the same for any thread count, so float
+    sums of their results, added in this order, do not depend on it. They run on every
+    core.
     """
-    step = max(1, _CHECK_BLOCK // max(elements_per_row, 1))
+    step = max(1, block // max(elements_per_row, 1))
     n_blocks = -(-n_rows // step)
 
     def blocks(first: int, last: int) -> list[_Result]:
@@ -674,7 +678,8 @@ def _rows_left_out(mask: BoolArray, axis: int, name: str) -> BoolArray:
     `axis` is the class axis of `mask`; the result is one boolean per row.
     """
     every: BoolArray = np.asarray(mask.all(axis=axis)).reshape(-1)
-    if np.any(np.asarray(mask.any(axis=axis)).reshape(-1) & ~every):
+    partly = np.asarray(mask.any(axis=axis)).reshape(-1)
+    if np.any(np.not_equal(partly, every, out=partly)):
         msg = (
             f"{name} is a masked array with some but not all classes of a row masked; "
             "mask whole rows (every class) to leave them out"
@@ -772,7 +777,9 @@ def _check_probability_rows(rows: FloatArray, name: str, counted: Any) -> None:
         off, example = rows_off_one(sums, counted_block)
         return valid, off, example
 
-    results = in_blocks(check, n_rows, n_classes)
+    # Without rows left out a block makes nothing of its size: larger blocks cost less.
+    block = _CHECK_BLOCK if counted is not None else _LARGE_BLOCK
+    results = in_blocks(check, n_rows, n_classes, block)
     if not all(valid for valid, _, _ in results):
         check_unit_interval(
             rows, name, None if counted is None else whole(counted)[:, None]
@@ -1236,7 +1243,9 @@ def weigh_targets(
                 return total_weight(target_weight)
             return total_weight(weighted_product(weight, target_weight))
 
-        return float(sum(in_blocks(weigh_block, n_rows, n_classes)))
+        # Categorical blocks make one value per row: larger blocks cost less.
+        block = _LARGE_BLOCK if loss.categorical else _CHECK_BLOCK
+        return float(sum(in_blocks(weigh_block, n_rows, n_classes, block)))
 
     row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
     return Weights(class_weight, pos_weight, row_weight, total)
