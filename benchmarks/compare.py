@@ -22,17 +22,45 @@ three matrix products, against the same products run alone on the same tiles and
 threads: in CPU time (the work of the process's threads, which other processes on the
 machine disturb far less than wall time), and in wall time.
 
-PyTorch (``torch==2.13.0``) and scikit-learn must be importable: the script changes
-nothing in the environment unless asked to with ``--install-peers``, which pip-installs
-the ones that are missing into this interpreter. ``nox -s compare`` installs them in a
-virtual environment of its own. On Linux, PyPI's torch wheel is the CUDA build: for the
-CPU-only one, point pip at PyTorch's CPU wheel index first (``PIP_EXTRA_INDEX_URL``).
+PyTorch's layout of a batch of images, (8, 21, 128, 128) float32 logits with the
+classes on ``axis=1``, forward (l) and forward+grad (m), and 8192x1000 float64 logits,
+forward (n), are timed against ``F.cross_entropy`` on 2 threads, the count their
+targets are stated on, whatever ``--threads`` says (groups ``nchw`` and ``f64``).
+
+The size map (``--cases map``, or single cells such as ``--cases 64x10,1024x32000``;
+``size_map.py`` holds its cells and targets) runs on 1 thread, whatever ``--threads``
+says: ``categorical_cross_entropy_with_logits`` on float32 logits with integer labels,
+forward and forward+grad, for N = 1, 64, 256, 1024, 4096, 16384 rows by C = 10, 100,
+1000 classes and N = 256, 1024 by C = 32000, against the NumPy code a user writes (max,
+subtract, exp, sum, log, gather; the gradient ``softmax - onehot`` over N), against
+``scipy.special.log_softmax`` with the gather, against PyTorch's forward and backward,
+and against one ``np.exp`` over the logits into a preallocated array. A cell's sample of
+a callable is a loop of as many calls as last about ``MAP_SAMPLE_SECONDS`` (a few
+milliseconds); each repeat takes one sample of each callable in turn, and the losses
+and gradients of all of them must agree. The script prints every comparison, then the
+map as the README shows it (Markdown tables: rows N, columns C); ``--map-plot`` draws
+it as a heat map. The README's map and figure are regenerated from a saved run with
+one command::
+
+    python benchmarks/size_map.py benchmarks/compare.json --plot benchmarks/size_map.png
+
+PyTorch (``torch==2.13.0``), scikit-learn and SciPy must be importable: the script
+changes nothing in the environment unless asked to with ``--install-peers``, which
+pip-installs the ones that are missing into this interpreter (scikit-learn brings
+SciPy). ``nox -s compare`` installs them in a virtual environment of its own. On
+Linux, PyPI's torch wheel is the CUDA build: for the CPU-only one, point pip at
+PyTorch's CPU wheel index first (``PIP_EXTRA_INDEX_URL``).
 
 Usage::
 
-    python benchmarks/compare.py [--threads 1,2] [--repeats 15] [--quick] [--cases a,i]
-                                 [--json results.json] [--plot ratios.png] [--strict]
-                                 [--install-peers]
+    python benchmarks/compare.py [--threads 1,2] [--repeats 15] [--quick] [--cases a,i,map]
+                                 [--json results.json] [--plot ratios.png]
+                                 [--map-plot size_map.png] [--strict] [--install-peers]
+
+The run stored in the repository, with its bar chart and heat map::
+
+    python benchmarks/compare.py --json benchmarks/compare.json --plot benchmarks/compare.png \\
+        --map-plot benchmarks/size_map.png
 """
 
 from __future__ import annotations
@@ -45,6 +73,7 @@ import itertools
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -54,10 +83,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import size_map  # benchmarks/size_map.py: the cells of the map, their targets, the tables
 
 import crossentropy as ce
 
-PEERS = {"torch": "torch==2.13.0", "sklearn": "scikit-learn"}
+PEERS = {"torch": "torch==2.13.0", "sklearn": "scikit-learn", "scipy": "scipy"}
+
+# PyTorch's layout of a batch of images: (N, C, H, W), the classes on axis 1 (l, m).
+NCHW_SHAPE = (8, 21, 128, 128)
+
+# The size map: a sample of a callable lasts about this long (a loop of calls of a
+# small cell; with --quick, MAP_QUICK_SECONDS), with at most this many calls.
+MAP_SAMPLE_SECONDS = 0.005
+MAP_QUICK_SECONDS = 0.002
+MAP_MAX_CALLS = 20_000
 
 # Peak extra memory of our passes over 16384x1000 float32 logits, over the logits' size:
 # the forward pass at most 1/16; with the gradient, the gradient itself plus 1/16.
@@ -153,6 +192,9 @@ class Case:
     rtol: float
     results: dict[int, dict[str, float]] = field(default_factory=dict)
     max_repeats: int | None = None  # for cases of seconds per call
+    # The thread counts its target is stated on, whatever --threads says (None: those).
+    threads: tuple[int, ...] | None = None
+    group: str = ""  # a name that --cases selects it by, with the other cases of its group
 
 
 def as_arrays(value: Any) -> list[np.ndarray]:
@@ -238,6 +280,7 @@ def build_cases() -> list[Case]:
     categorical("b", 16384, 1000, 0.5, grad=True)
     categorical("c", 2048, 32000, 0.55, grad=False)
     categorical("d", 262144, 10, 0.4, grad=False)
+    cases += layout_cases(rng)
 
     x = rng.standard_normal(10_000_000, dtype=np.float32)
     t = (rng.random(10_000_000) < 0.5).astype(np.float32)
@@ -281,6 +324,247 @@ def build_cases() -> list[Case]:
     )
     cases.append(linear_case(rng))
     return cases
+
+
+def layout_cases(rng: np.random.Generator) -> list[Case]:
+    """(l), (m): PyTorch's (N, C, H, W) layout, ``axis=1``; (n): float64; on 2 threads."""
+    import torch
+    import torch.nn.functional as F
+
+    logits = rng.standard_normal(NCHW_SHAPE, dtype=np.float32)
+    labels = rng.integers(0, NCHW_SHAPE[1], size=(NCHW_SHAPE[0], *NCHW_SHAPE[2:]))
+    x, y = torch.from_numpy(logits), torch.from_numpy(labels)
+
+    def theirs_grad():
+        leaf = x.detach().requires_grad_()
+        loss = F.cross_entropy(leaf, y)
+        loss.backward()
+        return loss.detach(), leaf.grad
+
+    shape = "x".join(str(n) for n in NCHW_SHAPE) + " f32, axis=1"
+    cases = [
+        Case(
+            "l",
+            f"categorical logits {shape}, forward",
+            "F.cross_entropy",
+            0.6,
+            lambda: ce.categorical_cross_entropy_with_logits(logits, labels, axis=1),
+            lambda: F.cross_entropy(x, y),
+            1e-4,
+            threads=(2,),
+            group="nchw",
+        ),
+        Case(
+            "m",
+            f"categorical logits {shape}, forward+grad",
+            "F.cross_entropy+backward",
+            0.5,
+            lambda: ce.categorical_cross_entropy_with_logits(
+                logits, labels, axis=1, return_grad=True
+            ),
+            theirs_grad,
+            1e-4,
+            threads=(2,),
+            group="nchw",
+        ),
+    ]
+    wide = rng.standard_normal((8192, 1000))
+    wide_labels = rng.integers(0, 1000, size=8192)
+    xw, yw = torch.from_numpy(wide), torch.from_numpy(wide_labels)
+    cases.append(
+        Case(
+            "n",
+            "categorical logits 8192x1000 f64, forward",
+            "F.cross_entropy",
+            0.6,
+            lambda: ce.categorical_cross_entropy_with_logits(wide, wide_labels),
+            lambda: F.cross_entropy(xw, yw),
+            1e-10,
+            threads=(2,),
+            group="f64",
+        )
+    )
+    return cases
+
+
+def naive_forward(logits: np.ndarray, labels: np.ndarray) -> Any:
+    """The mean loss as a user writes it in NumPy: max, subtract, exp, sum, log, gather."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_sum = np.log(np.exp(shifted).sum(axis=1))
+    return np.mean(log_sum - shifted[np.arange(len(labels)), labels])
+
+
+def naive_forward_grad(logits: np.ndarray, labels: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The same and its gradient, ``softmax - onehot`` divided by N, reusing the exps."""
+    rows = np.arange(len(labels))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    sums = exps.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(sums[:, 0]) - shifted[rows, labels])
+    grad = exps / sums
+    grad[rows, labels] -= 1
+    grad /= len(labels)
+    return loss, grad
+
+
+def scipy_forward(logits: np.ndarray, labels: np.ndarray) -> Any:
+    """The mean loss from ``scipy.special.log_softmax`` and the gather."""
+    from scipy.special import log_softmax
+
+    return -np.mean(log_softmax(logits, axis=1)[np.arange(len(labels)), labels])
+
+
+@dataclass
+class MapCell:
+    """A cell of the size map: our passes and the peers its targets name, on one array."""
+
+    rows: int
+    classes: int
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return size_map.cell_key(self.rows, self.classes)
+
+    def runners(self, rng: np.random.Generator) -> dict[str, Callable[[], Any]]:
+        """Every callable the cell times, by name: ``{ours,peer} {pass}``, or ``exp``."""
+        import torch
+        import torch.nn.functional as F
+
+        logits = rng.standard_normal((self.rows, self.classes), dtype=np.float32)
+        labels = rng.integers(0, self.classes, size=self.rows)
+        x, y = torch.from_numpy(logits), torch.from_numpy(labels)
+        buffer = np.empty_like(logits)
+        peers = {target.peer for target in size_map.targets(self.rows, self.classes)}
+
+        def torch_grad():
+            leaf = x.detach().requires_grad_()
+            loss = F.cross_entropy(leaf, y)
+            loss.backward()
+            return loss.detach(), leaf.grad
+
+        runners: dict[str, Callable[[], Any]] = {
+            "ours forward": lambda: ce.categorical_cross_entropy_with_logits(logits, labels),
+            "ours forward+grad": lambda: ce.categorical_cross_entropy_with_logits(
+                logits, labels, return_grad=True
+            ),
+        }
+        if peers & {"numpy", "numpy|scipy"}:
+            runners["numpy forward"] = lambda: naive_forward(logits, labels)
+        if "numpy" in peers:
+            runners["numpy forward+grad"] = lambda: naive_forward_grad(logits, labels)
+        if "numpy|scipy" in peers:
+            runners["scipy forward"] = lambda: scipy_forward(logits, labels)
+        if "torch" in peers:
+            runners["torch forward+grad"] = torch_grad
+        if "exp" in peers:
+            runners["exp"] = lambda: np.exp(logits, out=buffer)
+        return runners
+
+
+def check_map_agreement(cell: MapCell, values: dict[str, Any]) -> None:
+    """Every loss of a cell agrees with every other, every gradient with every other."""
+    losses = {name: as_arrays(value)[0] for name, value in values.items() if name != "exp"}
+    grads = {name: as_arrays(value)[1] for name, value in values.items() if name.endswith("+grad")}
+    for what, found in (("loss", losses), ("gradient", grads)):
+        reference = found["ours forward+grad" if what == "gradient" else "ours forward"]
+        atol = 1e-4 * float(np.max(np.abs(reference), initial=0.0)) if reference.ndim else 0.0
+        for name, value in found.items():
+            if value.shape != reference.shape or not np.allclose(
+                value, reference, rtol=1e-4, atol=atol
+            ):
+                msg = (
+                    f"(map {cell.key}) the {what} of {name} and ours disagree beyond "
+                    f"rtol=1e-4: {value.ravel()[:4]} vs {reference.ravel()[:4]}"
+                )
+                raise SystemExit(msg)
+
+
+def time_map_cell(cell: MapCell, repeats: int, sample_seconds: float) -> None:
+    """Time every callable of a cell, interleaved, best of `repeats`; fill in the ratios.
+
+    After a checked warm-up call of each, a sample of a callable is a loop of as many
+    calls as last about `sample_seconds` (one for a large cell): the per-call cost of a
+    small cell is far below the timer's resolution and its noise. Every repeat takes one
+    sample of each callable in turn, in the order of the last repeat reversed, so that a
+    spell of load from other processes falls on all of them.
+    """
+    runners = cell.runners(np.random.default_rng(cell.rows * 100_003 + cell.classes))
+    check_map_agreement(cell, {name: run() for name, run in runners.items()})
+    calls = {}
+    for name, run in runners.items():
+        # As timeit's autorange: loops of 1, 4, 16... calls until one lasts a fifth of
+        # a sample, which gives the per-call time that sizes the samples.
+        count = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(count):
+                run()
+            elapsed = time.perf_counter() - start
+            if elapsed >= sample_seconds / 5 or count >= MAP_MAX_CALLS:
+                break
+            count *= 4
+        calls[name] = max(1, min(MAP_MAX_CALLS, round(sample_seconds * count / elapsed)))
+    best = dict.fromkeys(runners, float("inf"))
+    names = list(runners)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for repeat in range(repeats):
+            for name in names if repeat % 2 == 0 else names[::-1]:
+                run, count = runners[name], calls[name]
+                start = time.perf_counter()
+                for _ in range(count):
+                    run()
+                best[name] = min(best[name], (time.perf_counter() - start) / count)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    cell.results = {name: {"us": best[name] * 1e6, "calls": calls[name]} for name in names}
+    cell.comparisons = []
+    for target in size_map.targets(cell.rows, cell.classes):
+        ours = best[f"ours {target.pass_}"]
+        if target.peer == "exp":
+            peer_names = ["exp"]
+        elif target.peer == "numpy|scipy":
+            peer_names = ["numpy forward", "scipy forward"]
+        else:
+            peer_names = [f"{target.peer} {target.pass_}"]
+        theirs = min(best[name] for name in peer_names)
+        ratio = ours / theirs
+        cell.comparisons.append(
+            {
+                "pass": target.pass_,
+                "peer": target.peer,
+                "ours_us": ours * 1e6,
+                "peer_us": theirs * 1e6,
+                "peer_timed": min(peer_names, key=best.__getitem__),
+                "ratio": ratio,
+                "target": target.limit,
+                "passed": ratio <= target.limit,
+            }
+        )
+
+
+def print_map(cells: list[MapCell]) -> bool:
+    """Print every comparison of the map; return whether every target was met."""
+    print(f"size map, {size_map.THREADS} thread: categorical logits f32, integer labels, mean\n")
+    print("| cell | pass | peer | ours (us) | peer (us) | ratio | target | |")
+    print("| --- | --- | --- | --: | --: | --: | --: | --- |")
+    passed = True
+    for cell in cells:
+        for comparison in cell.comparisons:
+            passed &= comparison["passed"]
+            peer = size_map.PEERS[comparison["peer"]]
+            if comparison["peer"] == "numpy|scipy":
+                peer += f" ({comparison['peer_timed'].split()[0]})"
+            print(
+                f"| {cell.key} | {comparison['pass']} | {peer} | {comparison['ours_us']:.1f} | "
+                f"{comparison['peer_us']:.1f} | {comparison['ratio']:.3f} | "
+                f"{comparison['target']} | {'pass' if comparison['passed'] else 'FAIL'} |"
+            )
+    return passed
 
 
 def linear_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -466,7 +750,10 @@ def machine() -> str:
 
 
 def print_table(cases: list[Case], thread_counts: list[int]) -> bool:
-    """Print the Markdown table of times and ratios; return whether every target was met."""
+    """Print the Markdown table of times and ratios; return whether every target was met.
+
+    A case timed on some of the thread counts only (l to n) has blank cells elsewhere.
+    """
     header = "| | case (peer) | target |"
     rule = "| --- | --- | --: |"
     for threads in thread_counts:
@@ -479,7 +766,10 @@ def print_table(cases: list[Case], thread_counts: list[int]) -> bool:
     for case in cases:
         row = f"| {case.key} | {case.name} ({case.peer}) | {case.target} |"
         for threads in thread_counts:
-            result = case.results[threads]
+            result = case.results.get(threads)
+            if result is None:
+                row += " | | |"
+                continue
             ok = result["ratio"] <= case.target
             passed &= ok
             row += (
@@ -554,12 +844,12 @@ def plot(cases: list[Case], thread_counts: list[int], path: str, title: str) -> 
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(10, 5))
+    figure, axes = plt.subplots(figsize=(10, max(5.0, 1.0 + 0.45 * len(cases))))
     positions = np.arange(len(cases))
     width = 0.8 / len(thread_counts)
     centres = positions + width * (len(thread_counts) - 1) / 2
     for i, threads in enumerate(thread_counts):
-        ratios = [case.results[threads]["ratio"] for case in cases]
+        ratios = [case.results.get(threads, {}).get("ratio", np.nan) for case in cases]
         label = f"{threads} thread" + ("" if threads == 1 else "s")
         axes.barh(positions + i * width, ratios, height=width, label=label)
     axes.scatter(
@@ -582,53 +872,84 @@ def plot(cases: list[Case], thread_counts: list[int], path: str, title: str) -> 
     figure.savefig(path, dpi=110)
 
 
+def select(cases: list[Case], selection: str | None) -> tuple[list[Case], list[MapCell]]:
+    """The cases and map cells that --cases names: keys, groups, ``map``, or cells."""
+    cells = [MapCell(rows, classes) for rows, classes in size_map.cells()]
+    if not selection:
+        return cases, cells
+    keys = set(selection.split(","))
+    chosen = [case for case in cases if case.key in keys or case.group in keys]
+    chosen_cells = [cell for cell in cells if "map" in keys or cell.key in keys]
+    known = {case.key for case in cases} | {case.group for case in cases} | {"map"}
+    unknown = keys - known - {cell.key for cell in cells}
+    if unknown:
+        msg = f"unknown --cases: {', '.join(sorted(unknown))}"
+        raise SystemExit(msg)
+    return chosen, chosen_cells
+
+
 def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--threads",
         default=",".join(str(n) for n in sorted({1, cores or 1})),
-        help="comma-separated thread counts (default: 1 and all the cores)",
+        help="comma-separated thread counts of cases a to k (default: 1 and all the cores); "
+        "l to n run on 2 threads and the size map on 1, as their targets are stated",
     )
     parser.add_argument("--repeats", type=int, default=15, help="interleaved repeats (15)")
     parser.add_argument("--quick", action="store_true", help="3 repeats, for a smoke test")
     parser.add_argument(
-        "--cases", help="comma-separated keys of the cases to run (default: all, a to i)"
+        "--cases",
+        help="comma-separated keys of the cases to run (default: all): a to n, the groups "
+        "nchw (l, m) and f64 (n), map (every cell of the size map) or cells of it (64x10)",
     )
     parser.add_argument("--json", metavar="PATH", help="save the results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="save a bar chart of the ratios (PNG)")
+    parser.add_argument(
+        "--map-plot", metavar="PATH", help="save a heat map of the size map's ratios (PNG)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument(
         "--install-peers",
         action="store_true",
-        help="pip-install PyTorch and scikit-learn into this interpreter if they are missing",
+        help="pip-install PyTorch, scikit-learn and SciPy into this interpreter if missing",
     )
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     thread_counts = [int(n) for n in args.threads.split(",")]
+    command = shlex.join(["python", *sys.argv])
 
     check_peers(install=args.install_peers)
     import sklearn
     import torch
 
-    cases = build_cases()
-    if args.cases:
-        keys = set(args.cases.split(","))
-        cases = [case for case in cases if case.key in keys]
+    cases, cells = select(build_cases(), args.cases)
     busy = {"before": warn_if_busy("before the timings")}
-    for threads in thread_counts:
+    counts = {case.key: list(case.threads or thread_counts) for case in cases}
+    for threads in sorted({n for values in counts.values() for n in values}):
         torch.set_num_threads(threads)
         with ce.num_threads(threads):
             for case in cases:
+                if threads not in counts[case.key]:
+                    continue
                 ours_time, theirs_time = best_of_interleaved(case, repeats, threads)
                 case.results[threads] = {
                     "ours_ms": ours_time * 1e3,
                     "theirs_ms": theirs_time * 1e3,
                     "ratio": ours_time / theirs_time,
                 }
+    sample_seconds = MAP_QUICK_SECONDS if args.quick else MAP_SAMPLE_SECONDS
+    if cells:
+        torch.set_num_threads(size_map.THREADS)
+        with ce.num_threads(size_map.THREADS):
+            for cell in cells:
+                time_map_cell(cell, repeats, sample_seconds)
     keys = {case.key for case in cases}
     memory = {threads: peak_memory(threads) for threads in thread_counts} if "a" in keys else {}
-    exp_ms = {threads: exp_bound(threads, repeats) * 1e3 for threads in thread_counts}
+    exp_ms = {}
+    if any(case.threads is None for case in cases):
+        exp_ms = {threads: exp_bound(threads, repeats) * 1e3 for threads in thread_counts}
     linear: dict[int, dict[str, Any]] = {}
     if "i" in keys:
         for threads in thread_counts:
@@ -651,60 +972,84 @@ def main() -> None:
     print(
         f"best of {repeats} interleaved repeats{note}; ratio = crossentropy / peer; values agree\n"
     )
-    passed = print_table(cases, thread_counts)
-    print()
+    passed = True
+    if cases:
+        table_counts = sorted({n for case in cases for n in case.results})
+        passed &= print_table(cases, table_counts)
+        print()
     if memory:
         passed &= print_memory(memory)
         print()
     if linear:
         passed &= print_linear(linear)
         print()
-    forward = cases[0].results if cases[0].key == "a" else None
-    for threads in thread_counts:
+    forward = cases[0].results if cases and cases[0].key == "a" else None
+    for threads, exp_time in exp_ms.items():
         line = (
-            f"one np.exp over the 16384x1000 f32 logits on {threads} thread(s): "
-            f"{exp_ms[threads]:.2f} ms"
+            f"one np.exp over the 16384x1000 f32 logits on {threads} thread(s): {exp_time:.2f} ms"
         )
         if forward is not None:
             ours_ms = forward[threads]["ours_ms"]
-            ratio = ours_ms / exp_ms[threads]
+            ratio = ours_ms / exp_time
             line += f"; our forward pass (a): {ours_ms:.2f} ms = {ratio:.2f} x np.exp"
         print(line)
+    if cells:
+        print()
+        passed &= print_map(cells)
     print("\nevery target met" if passed else "\nsome targets were missed")
 
+    data = {
+        "title": title,
+        "command": command,
+        "repeats": repeats,
+        "cases": [
+            {
+                "key": c.key,
+                "name": c.name,
+                "peer": c.peer,
+                "target": c.target,
+                "results": c.results,
+            }
+            for c in cases
+        ],
+        "memory": {"limits": MEMORY_LIMITS, "fractions": memory},
+        "linear": {
+            "memory_limits": LINEAR_MEMORY_LIMITS,
+            "outside_products_limit": LINEAR_OUTSIDE_PRODUCTS,
+            "results": linear,
+        },
+        "exp_ms": exp_ms,
+        "size_map": {
+            "threads": size_map.THREADS,
+            "sample_seconds": sample_seconds,
+            "peers": size_map.PEERS,
+            "cells": [
+                {
+                    "key": cell.key,
+                    "rows": cell.rows,
+                    "classes": cell.classes,
+                    "results": cell.results,
+                    "comparisons": cell.comparisons,
+                }
+                for cell in cells
+            ],
+        },
+        "busy_cores": busy,
+        "passed": passed,
+    }
+    if cells:
+        print("\nthe size map, as the README shows it:\n")
+        print(size_map.markdown(data), end="")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump(
-                {
-                    "title": title,
-                    "repeats": repeats,
-                    "cases": [
-                        {
-                            "key": c.key,
-                            "name": c.name,
-                            "peer": c.peer,
-                            "target": c.target,
-                            "results": c.results,
-                        }
-                        for c in cases
-                    ],
-                    "memory": {"limits": MEMORY_LIMITS, "fractions": memory},
-                    "linear": {
-                        "memory_limits": LINEAR_MEMORY_LIMITS,
-                        "outside_products_limit": LINEAR_OUTSIDE_PRODUCTS,
-                        "results": linear,
-                    },
-                    "exp_ms": exp_ms,
-                    "busy_cores": busy,
-                    "passed": passed,
-                },
-                file,
-                indent=2,
-            )
+            json.dump(data, file, indent=2)
         print(f"results saved to {args.json}")
-    if args.plot:
-        plot(cases, thread_counts, args.plot, title)
+    if args.plot and cases:
+        plot(cases, sorted({n for case in cases for n in case.results}), args.plot, title)
         print(f"chart saved to {args.plot}")
+    if args.map_plot and cells:
+        size_map.heat_map(data, args.map_plot)
+        print(f"heat map saved to {args.map_plot}")
     if args.strict and not passed:
         sys.exit(1)
 

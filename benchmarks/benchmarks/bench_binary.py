@@ -3,10 +3,15 @@
 Every class times (``time_loss``) and measures (``peakmem_loss``, the process's peak
 resident memory; ``track_extra_memory``, what one call allocates as a fraction of the
 input) the mean loss with 0/1 float targets, forward and forward with gradient
-(``return_grad=True``), in float32 and float64, on 1 and 2 threads.
+(``return_grad=True``), in float32 and float64, on 1 and 2 threads. ``Options`` measures
+what one forward pass with an option allocates.
 """
 
 from __future__ import annotations
+
+import functools
+
+import numpy as np
 
 import crossentropy as ce
 
@@ -64,3 +69,38 @@ class BinaryWithProbabilities(Pinned):
         return extra_memory(self._call, self.probs.nbytes)
 
     track_extra_memory.unit = "fraction of the probabilities"
+
+
+@functools.cache
+def _with_option(option):
+    """4M float32 logits of 65536 rows by 64 labels, 0/1 targets, and an option's arguments."""
+    logits, target = binary(4 * 2**20, "float32", logits=True)
+    logits, target = logits.reshape(65536, 64), target.reshape(65536, 64)
+    rng = np.random.default_rng(5)
+    options = {
+        "none": {},
+        "where": {"where": rng.random(logits.shape) > 0.1},
+        "pos_weight": {"pos_weight": rng.uniform(0.5, 4.0, 64).astype(np.float32)},
+        "sample_weight=0.5": {"sample_weight": 0.5},
+        "sample_weight rows": {"sample_weight": rng.uniform(0.0, 1.0, (65536, 1))},
+    }[option]
+    return logits, target, options
+
+
+class Options(Pinned):
+    """What one forward pass with an option allocates, over 4M float32 logits (multi-label)."""
+
+    params = (["none", "where", "pos_weight", "sample_weight=0.5", "sample_weight rows"], THREADS)
+    param_names = ["option", "threads"]
+
+    def setup(self, option, threads):
+        self.pin(threads)
+        self.logits, self.target, self.options = _with_option(option)
+
+    def _call(self):
+        return ce.binary_cross_entropy_with_logits(self.logits, self.target, **self.options)
+
+    def track_extra_memory(self, option, threads):
+        return extra_memory(self._call, self.logits.nbytes)
+
+    track_extra_memory.unit = "fraction of the logits"

@@ -4,7 +4,9 @@ Every class times (``time_loss``) and measures (``peakmem_loss``, the process's 
 resident memory; ``track_extra_memory``, what one call allocates as a fraction of the
 input) the loss with integer labels and ``reduction="mean"``, forward and forward with
 gradient (``return_grad=True``), in float32 and float64, on 1 and 2 threads. The size
-map of float32 logits from 1 to 16384 rows is ``bench_size_map``.
+map of float32 logits from 1 to 16384 rows is ``bench_size_map``. ``ClassAxisOne`` is
+PyTorch's layout of a batch of images, the classes on axis 1; ``Float64Logits`` the
+float64 forward pass that ``benchmarks/compare.py`` compares with PyTorch's (n).
 """
 
 from __future__ import annotations
@@ -57,6 +59,56 @@ class CategoricalWithLogits(Pinned):
     track_extra_memory.unit = "fraction of the logits"
 
 
+@functools.cache
+def _class_axis_one() -> tuple[np.ndarray, np.ndarray]:
+    """(8, 21, 128, 128) float32 logits, the classes on axis 1, and (8, 128, 128) labels."""
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((8, 21, 128, 128), dtype=np.float32)
+    return logits, rng.integers(0, 21, size=(8, 128, 128))
+
+
+class ClassAxisOne(Pinned):
+    """PyTorch's (N, C, H, W) layout, ``axis=1``: a semantic segmentation batch."""
+
+    params = (PASSES, THREADS)
+    param_names = ["pass", "threads"]
+
+    def setup(self, pass_, threads):
+        self.pin(threads)
+        self.logits, self.labels = _class_axis_one()
+        self.grad = pass_ == "forward+grad"
+
+    def _call(self):
+        return ce.categorical_cross_entropy_with_logits(
+            self.logits, self.labels, axis=1, return_grad=self.grad
+        )
+
+    def time_loss(self, pass_, threads):
+        self._call()
+
+    def peakmem_loss(self, pass_, threads):
+        self._call()
+
+    def track_extra_memory(self, pass_, threads):
+        return extra_memory(self._call, self.logits.nbytes)
+
+    track_extra_memory.unit = "fraction of the logits"
+
+
+class Float64Logits(Pinned):
+    """8192x1000 float64 logits with integer labels, forward, mean."""
+
+    params = (THREADS,)
+    param_names = ["threads"]
+
+    def setup(self, threads):
+        self.pin(threads)
+        self.logits, self.labels = categorical_logits(8192, 1000, "float64")
+
+    def time_forward(self, threads):
+        ce.categorical_cross_entropy_with_logits(self.logits, self.labels)
+
+
 class CategoricalWithProbabilities(Pinned):
     """200000x10 probabilities with integer labels, as scikit-learn's log_loss gets them."""
 
@@ -96,6 +148,8 @@ def _with_option(option):
             "sample_weight": rng.uniform(0.0, 1.0, 16384),
             "where": rng.random(16384) > 0.1,
         },
+        "where": {"where": rng.random(16384) > 0.1},
+        "sample_weight=0.5": {"sample_weight": 0.5},
         "axis=0": {"axis": 0},
     }[option]
     if option == "axis=0":  # PyTorch's layout for a batch of sequences: classes first
@@ -104,14 +158,33 @@ def _with_option(option):
 
 
 class Options(Pinned):
-    """What the options cost on the 16384x1000 float32 forward pass."""
+    """What the options cost on the 16384x1000 float32 forward pass, in time and memory."""
 
-    params = (["none", "class_weight", "label_smoothing", "sample_weight+where", "axis=0"], THREADS)
+    params = (
+        [
+            "none",
+            "class_weight",
+            "label_smoothing",
+            "sample_weight+where",
+            "axis=0",
+            "where",
+            "sample_weight=0.5",
+        ],
+        THREADS,
+    )
     param_names = ["option", "threads"]
 
     def setup(self, option, threads):
         self.pin(threads)
         self.logits, self.labels, self.options = _with_option(option)
 
+    def _call(self):
+        return ce.categorical_cross_entropy_with_logits(self.logits, self.labels, **self.options)
+
     def time_forward(self, option, threads):
-        ce.categorical_cross_entropy_with_logits(self.logits, self.labels, **self.options)
+        self._call()
+
+    def track_extra_memory(self, option, threads):
+        return extra_memory(self._call, self.logits.nbytes)
+
+    track_extra_memory.unit = "fraction of the logits"

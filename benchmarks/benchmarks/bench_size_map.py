@@ -5,6 +5,9 @@ with integer labels and ``reduction="mean"``, forward and forward with gradient,
 N in 1, 64, 256, 1024, 4096, 16384 rows and C in 10, 100, 1000 classes, on 1 and
 2 threads: from the calls of a training loop on minibatches, where the fixed cost of a
 call dominates, to the large arrays, where the passes over the logits do.
+``Vocabulary.time_loss`` adds the map's column of a language model's vocabulary,
+C = 32000 classes at N = 256 and 1024 rows. ``benchmarks/compare.py --cases map`` times
+the same cells against their peers, as ratios.
 """
 
 from __future__ import annotations
@@ -34,3 +37,9 @@ class SizeMap(Pinned):
 
     def time_loss(self, rows, classes, pass_, threads):
         ce.categorical_cross_entropy_with_logits(self.logits, self.labels, return_grad=self.grad)
+
+
+class Vocabulary(SizeMap):
+    """The size map's C = 32000 column: float32 logits over a vocabulary; mean loss."""
+
+    params = ([256, 1024], [32000], PASSES, THREADS)
