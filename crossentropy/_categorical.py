@@ -10,8 +10,8 @@ import numpy.typing as npt
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
 from ._kernel import softmax_cross_entropy
-from ._prepare import Loss, Prepared, part, weighted_product
-from ._threads import run_in_ranges
+from ._prepare import Loss, Prepared, RowParts, part, weighted_product
+from ._threads import run_in_ranges, scratch
 from ._types import (
     CategoricalFocalOptions,
     CategoricalLogitsOptions,
@@ -143,7 +143,9 @@ def _probability_block(
         labels = labels.astype(np.intp, copy=False)  # any integer dtype, a block at a time
     weights: Any
     if gathered:
-        positions = np.arange(0, rows.size, rows.shape[1])
+        # In this thread's buffers, kept from call to call: positions and row weights.
+        positions = scratch("probability-positions", (stop - start,), np.dtype(np.intp))
+        np.multiply(np.arange(stop - start), rows.shape[1], out=positions)
         positions += labels
         picked = np.take(rows, positions)
         weights = 1.0 if call.class_weight is None else call.class_weight[labels]
@@ -164,7 +166,11 @@ def _probability_block(
         clipped = np.clip(picked, low, high)
         terms = weighted_product(weights, _focal_terms(clipped, gamma))
         row_losses = np.asarray(terms if terms.ndim == 1 else terms.sum(axis=1), dtype=dtype)
-    row_weight = part(call.row_weight, start, stop)
+    row_weight = call.row_weight
+    if isinstance(row_weight, RowParts):
+        row_weight = row_weight.part(
+            start, stop, scratch("probability-weight", (stop - start,), row_weight.dtype)
+        )
     if row_weight is not None:
         row_losses = weighted_product(row_weight, row_losses)
     if call.grad_rows is not None:
