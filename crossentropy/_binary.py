@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._dispatch import evaluate
-from ._prepare import Loss, Prepared, part, weighted_product
+from ._prepare import Loss, Prepared, RowParts, part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
     BinaryFocalOptions,
@@ -34,6 +34,23 @@ __all__ = [
 
 # Bytes of one block of each work buffer: the handful of buffers stays in the L2 cache.
 _BLOCK_BYTES = 1 << 19
+
+
+def _part(values: Any, start: int, stop: int, name: str) -> Any:
+    """Return elements ``start:stop`` of per-element values, parts in this thread's buffer."""
+    if isinstance(values, RowParts):
+        return values.part(start, stop, scratch(name, (stop - start,), values.dtype))
+    return part(values, start, stop)
+
+
+def _weighted_quotient(weight: Any, values: FloatArray) -> Any:
+    """Return ``weight / values``, exactly 0 where `weight` is 0 (also for values of 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quotient = np.divide(weight, values)
+    if np.ndim(weight) == 0:
+        return quotient if weight != 0 else np.zeros_like(quotient)
+    quotient[np.broadcast_to(weight == 0, quotient.shape)] = 0
+    return quotient
 
 
 def _zero_where_zero(values: FloatArray, weight: Any) -> None:
@@ -103,8 +120,12 @@ class _Binary:
         """Compute one block into the losses (or a buffer) and the gradient; return its sum."""
         losses = buffers[0] if self.losses is None else self.losses[start:stop]
         # The smoothed target and the weights of the two terms.
-        target = part(self.target, start, stop)
+        target = _part(self.target, start, stop, "binary-target")
         hard, share = self.smoothing
+        if target.dtype.kind == "f" and target.dtype != self.dtype:
+            # Floats of another dtype are read in the computation dtype first.
+            np.copyto(buffers[1], target, casting="unsafe")
+            target = buffers[1]
         if share or target.dtype != self.dtype:
             # Also turns integer targets into floats once, not in every ufunc below.
             target = np.multiply(target, hard, out=buffers[1])
@@ -113,7 +134,8 @@ class _Binary:
         negative = np.subtract(1, target, out=buffers[2])
         positive = target
         if self.pos_weight is not None:
-            positive = np.multiply(target, part(self.pos_weight, start, stop), out=buffers[1])
+            pos_weight = _part(self.pos_weight, start, stop, "binary-pos-weight")
+            positive = np.multiply(target, pos_weight, out=buffers[1])
         if self.balance is not None:
             negative *= self.balance[0]
             positive = np.multiply(positive, self.balance[1], out=buffers[1])
@@ -127,7 +149,7 @@ class _Binary:
         if self.negated_terms:
             np.negative(losses, out=losses)
         summed = float(losses.sum(dtype=np.float64))
-        weight = part(self.weight, start, stop)
+        weight = _part(self.weight, start, stop, "binary-weight")
         if weight is not None:
             losses *= weight
             _zero_where_zero(losses, weight)
@@ -293,9 +315,10 @@ class _BinaryProbabilities(_Binary):
         np.divide(negative, out, out=out)
         out -= np.divide(positive, clipped, out=buffers[0])
         if not np.isfinite(out.sum()):
-            # A probability of 0 or 1 (eps=0) under a term of weight 0.
-            out[...] = weighted_product(negative, 1 / (1 - clipped))
-            out -= weighted_product(positive, 1 / clipped)
+            # A probability of 0 or 1 (eps=0) under a term of weight 0 (or a NaN left out).
+            np.subtract(1, clipped, out=out)
+            out[...] = _weighted_quotient(negative, out)
+            out -= _weighted_quotient(positive, clipped)
         low, high = self.clip
         if p.min() < low or p.max() > high:
             out[(p < low) | (p > high)] = 0

@@ -10,8 +10,8 @@ import numpy.typing as npt
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
 from ._kernel import PLAIN_LANE, softmax_cross_entropy
-from ._prepare import Loss, Prepared, weighted_product
-from ._threads import run_in_ranges
+from ._prepare import Loss, Prepared, RowParts, part, weighted_product
+from ._threads import run_in_ranges, scratch
 from ._types import (
     CategoricalFocalOptions,
     CategoricalLogitsOptions,
@@ -44,46 +44,30 @@ def _focal_from_logits(call: Prepared) -> FloatArray:
     return call.weigh(softmax_focal_loss(call))
 
 
-def _dense_target_weights(call: Prepared) -> FloatArray:
-    """Return ``a = w * ((1 - eps) t + eps / C)`` as an (N, C) array."""
-    rows = call.values
+# Elements of a block of the probability kernel: its few temporaries stay in the cache.
+# A gathered block (integer targets, no smoothing) has temporaries of one value per
+# row: it takes this many rows.
+_PROBABILITY_BLOCK = 1 << 13
+_GATHERED_BLOCK = 1 << 13
+
+
+def _dense_target_weights(
+    call: Prepared, start: int, stop: int, labels: np.ndarray[Any, Any] | None
+) -> FloatArray:
+    """Return ``a = w * ((1 - eps) t + eps / C)`` of rows ``start:stop`` as an array."""
+    rows = call.values[start:stop]
     dtype = rows.dtype.type
     hard, share = (dtype(value) for value in call.smoothing)
-    if call.labels is None:
+    if labels is None:
         assert call.target is not None
-        weights = call.target * hard
+        weights = call.target[start:stop] * hard
         weights += share
     else:
         weights = np.full(rows.shape, share, dtype=rows.dtype)
-        weights[np.arange(rows.shape[0]), call.labels] += hard
+        weights[np.arange(rows.shape[0]), labels] += hard
     if call.class_weight is not None:
         weights *= call.class_weight
     return weights
-
-
-def _negative_log_of_picked(
-    rows: FloatArray, labels: np.ndarray[Any, Any], low: Any, high: Any
-) -> FloatArray:
-    """Return ``-log(clip(rows[i, labels[i]], low, high))`` for every row ``i``.
-
-    Rows are gathered, clipped and logged range by range on every core, each range
-    into its own part of the result.
-    """
-    n_rows, n_classes = rows.shape
-    result = np.empty(n_rows, dtype=rows.dtype)
-
-    def pick(start: int, stop: int) -> None:
-        part = result[start:stop]
-        positions = np.arange(0, (stop - start) * n_classes, n_classes)
-        positions += labels[start:stop]
-        np.take(rows[start:stop], positions, out=part)
-        np.clip(part, low, high, out=part)
-        with np.errstate(divide="ignore"):
-            np.log(part, out=part)
-        np.negative(part, out=part)
-
-    run_in_ranges(pick, n_rows, n_classes)
-    return result
 
 
 def _focal_terms(clipped: FloatArray, gamma: float) -> FloatArray:
@@ -114,39 +98,84 @@ def _focal_slopes(clipped: FloatArray, gamma: float) -> FloatArray:
     return slopes
 
 
-def _from_probabilities(call: Prepared) -> FloatArray:
+def _from_probabilities(call: Prepared) -> Any:
     """Compute the loss from probabilities: ``-sum_c a_c (1 - q_c)^gamma log q_c`` per row.
 
     ``q = clip(p)``; ``gamma`` is 0 for the cross-entropy. Only the probability of the
     true class enters the loss of an integer target without smoothing: it is gathered,
-    not the whole row.
+    not the whole row. Blocks of rows run on every core, each with temporaries of its
+    own size only; returns the per-row losses, or for ``"mean"`` and ``"sum"`` their
+    float64 sum.
     """
-    rows = call.values
+    n_rows, n_classes = call.values.shape
+    gathered = call.labels is not None and call.plan.label_smoothing == 0
+    # A gathered block's temporaries hold one value per row, a dense one per element.
+    step = _GATHERED_BLOCK if gathered else max(1, _PROBABILITY_BLOCK // n_classes)
+    losses = None
+    if call.plan.reduction == "none":
+        losses = np.empty(n_rows, dtype=call.dtype)
+
+    def run(start: int, stop: int) -> float:
+        summed = 0.0
+        for begin in range(start, stop, step):
+            end = min(begin + step, stop)
+            summed += _probability_block(call, begin, end, losses, gathered=gathered)
+        return summed
+
+    sums = run_in_ranges(run, n_rows, n_classes)
+    return sum(sums) if losses is None else losses
+
+
+def _probability_block(
+    call: Prepared, start: int, stop: int, losses: FloatArray | None, *, gathered: bool
+) -> float:
+    """Compute rows ``start:stop`` of the probability loss and its gradient.
+
+    Writes the weighted per-row losses into `losses` (or returns their float64 sum).
+    """
+    rows = call.values[start:stop]
     dtype = rows.dtype
     low = dtype.type(call.plan.eps)
     high = dtype.type(1) - low
     gamma = call.plan.gamma
-    gathered = call.labels is not None and call.plan.label_smoothing == 0
-    if gathered and call.grad_rows is None and gamma == 0:
-        assert call.labels is not None
-        picked_weights = 1.0 if call.class_weight is None else call.class_weight[call.labels]
-        losses = _negative_log_of_picked(rows, call.labels, low, high)
-        return call.weigh(np.asarray(weighted_product(picked_weights, losses), dtype=dtype))
+    labels = part(call.labels, start, stop)
+    if labels is not None:
+        labels = labels.astype(np.intp, copy=False)  # any integer dtype, a block at a time
+    weights: Any
     if gathered:
-        assert call.labels is not None
-        positions = np.arange(0, rows.size, rows.shape[1])
-        positions += call.labels
+        # In this thread's buffers, kept from call to call: positions and row weights.
+        positions = scratch("probability-positions", (stop - start,), np.dtype(np.intp))
+        np.multiply(np.arange(stop - start), rows.shape[1], out=positions)
+        positions += labels
         picked = np.take(rows, positions)
-        weights: Any = 1.0 if call.class_weight is None else call.class_weight[call.labels]
+        weights = 1.0 if call.class_weight is None else call.class_weight[labels]
     else:
         picked = rows
-        weights = _dense_target_weights(call)
-    clipped = np.clip(picked, low, high)
-    terms = weighted_product(weights, _focal_terms(clipped, gamma))
-    row_losses = terms if terms.ndim == 1 else terms.sum(axis=1)
+        weights = _dense_target_weights(call, start, stop, labels)
+    if gathered and call.grad_rows is None:
+        # The common case, in place: -(1 - q)^gamma log q of the labels' probabilities q.
+        clipped = np.clip(picked, low, high, out=picked)
+        with np.errstate(divide="ignore"):
+            terms = np.log(clipped, out=None if gamma else clipped)
+        np.negative(terms, out=terms)
+        if gamma != 0:
+            complement = np.subtract(1, clipped, out=clipped)
+            terms *= np.power(complement, gamma, out=complement)
+        row_losses = np.asarray(weighted_product(weights, terms), dtype=dtype)
+    else:
+        clipped = np.clip(picked, low, high)
+        terms = weighted_product(weights, _focal_terms(clipped, gamma))
+        row_losses = np.asarray(terms if terms.ndim == 1 else terms.sum(axis=1), dtype=dtype)
+    row_weight = call.row_weight
+    if isinstance(row_weight, RowParts):
+        row_weight = row_weight.part(
+            start, stop, scratch("probability-weight", (stop - start,), row_weight.dtype)
+        )
+    if row_weight is not None:
+        row_losses = weighted_product(row_weight, row_losses)
     if call.grad_rows is not None:
-        grad_rows = call.grad_rows
-        scale = call.grad_scale()
+        grad_rows = call.grad_rows[start:stop]
+        scale = call.grad_scale(start, stop)
         slope = weighted_product(weights, _focal_slopes(clipped, gamma))
         slope = np.where((picked >= low) & (picked <= high), slope, 0).astype(dtype, copy=False)
         # A row left out (scale 0) gets a zero gradient even where its slope is infinite.
@@ -157,7 +186,10 @@ def _from_probabilities(call: Prepared) -> FloatArray:
             else:
                 np.multiply(slope, scale if np.ndim(scale) == 0 else scale[:, None], out=grad_rows)
                 grad_rows[scale == 0] = 0
-    return call.weigh(np.asarray(row_losses, dtype=dtype))
+    if losses is not None:
+        losses[start:stop] = row_losses
+        return 0.0
+    return float(np.sum(row_losses, dtype=np.float64))
 
 
 _LOGITS = Loss(

@@ -43,7 +43,17 @@ from ._kernel import (
     softmax_cross_entropy,
     work_elements,
 )
-from ._prepare import Loss, Plan, Prepared, Weights, count_targets, make_plan, part, weigh_targets
+from ._prepare import (
+    Loss,
+    Plan,
+    Prepared,
+    Weights,
+    count_targets,
+    make_plan,
+    part,
+    weigh_targets,
+    whole,
+)
 from ._reduction import reduce
 from ._threads import can_pin_blas, get_num_threads, num_threads, one_blas_thread, run_in_ranges
 from ._types import FloatArray, LinearOptions, LossValue, Reduction
@@ -225,10 +235,13 @@ def _too_small(
 
 
 class _Targets(NamedTuple):
-    """The class indices of a call (0 where left out), which count, and the weights."""
+    """The class indices of a call (0 where left out), which count, and the weights.
+
+    Which rows count and their weights are ``_prepare.RowParts``: a tile forms its rows.
+    """
 
     labels: np.ndarray[Any, Any]
-    counted: np.ndarray[Any, Any] | None
+    counted: Any
     weights: Weights
 
 
@@ -281,7 +294,7 @@ def _check_arguments(hidden: object, weight: object, bias: object, target: objec
             f"got {given}; cast them to one"
         )
         raise TypeError(msg)
-    target_data, target_mask = unmasked(target, "target", 0)
+    target_data, target_mask = unmasked(target, "target")
     target_array = as_real_array(target_data, "target")
     if target_array.dtype.kind not in "iu":
         msg = (
@@ -773,6 +786,8 @@ def linear_cross_entropy(
         plan, target_array, options=options, left_out=None if mask is None else mask.reshape(-1)
     )
     weights = weigh_targets(plan, labels, None, counted, row_weight, options=options)
+    # The kernel reads the class indices of a tile as an array of intp.
+    labels = np.asarray(whole(labels)).astype(np.intp, copy=False)
     targets = _Targets(labels, counted, weights)
     call = _Call(arguments, plan, targets, layout, grad=with_grad, pin_blas=pin_blas)
     call.run()

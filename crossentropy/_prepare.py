@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from ._reduction import (
     smoothing,
     total_weight,
 )
-from ._threads import run_in_ranges
+from ._threads import run_in_ranges, scratch
 from ._types import BoolArray, FloatArray, Outcome, Reduction
 from ._validation import (
     as_real_array,
@@ -53,35 +53,47 @@ from ._validation import (
     check_where,
     check_z_loss,
     computation_dtype,
+    rows_off_one,
     unmasked,
     value_bounds,
     warn_if_integer_probabilities,
-    warn_if_rows_do_not_sum_to_one,
+    warn_rows_off_one,
 )
 
 __all__ = [
+    "Broadcast",
+    "Counted",
     "Lane",
     "Loss",
     "PlainCall",
     "Plan",
     "Prepared",
+    "RowParts",
+    "RowWeight",
+    "SafeLabels",
     "Weights",
     "balance_totals",
     "balanced_weight",
+    "broadcast_part",
     "count_targets",
     "evaluate_numpy",
     "evaluate_plain",
+    "flat",
+    "in_blocks",
     "make_plan",
     "part",
     "plain_call",
     "prepare",
     "weigh_targets",
     "weighted_product",
+    "whole",
 ]
 
-# Probabilities checked at a time: a block of rows stays in the cache for its row sums,
-# minimum and maximum.
-_CHECK_BLOCK = 1 << 16
+# Elements checked or weighed at a time: a block of rows stays in the cache for its row
+# sums, minimum and maximum, and its parts of the weights and masks are small.
+_CHECK_BLOCK = 1 << 14
+_LARGE_BLOCK = 1 << 16
+_Result = TypeVar("_Result")
 # A kernel that reads class-major blocks (see Prepared) gets them up to this many
 # classes, when the run of each class along the trailing axes is at least this long:
 # shorter runs make blocks too small for the cost of a NumPy call, and more classes
@@ -106,9 +118,276 @@ def weighted_product(weight: Any, values: Any) -> Any:
     return product
 
 
+# -- Per-row values formed a block at a time ------------------------------------------------
+#
+# Weights and masks that broadcast against the input are kept as the caller's arrays
+# (views): a kernel forms the rows of a block when it runs it, and nothing of the input's
+# size is made for an option.
+
+
+def broadcast_part(
+    array: np.ndarray[Any, Any],
+    shape: tuple[int, ...],
+    start: int,
+    stop: int,
+    out: np.ndarray[Any, Any] | None = None,
+) -> np.ndarray[Any, Any]:
+    """Return elements ``start:stop`` of `array` broadcast to `shape`, flat in C order.
+
+    Only those elements are copied (into `out` if given, converted to its dtype), in
+    at most two pieces per axis; `array` of the shape, C-contiguous and of the dtype
+    asked for, gives a view of its own elements instead. Read the result, never write it.
+    """
+    if (
+        array.shape == shape
+        and array.flags.c_contiguous
+        and (out is None or out.dtype == array.dtype)
+    ):
+        return array.reshape(-1)[start:stop]
+    out = np.empty(stop - start, dtype=array.dtype) if out is None else out[: stop - start]
+    _copy_range(np.broadcast_to(array, shape), start, stop, out)
+    return out
+
+
+def _copy_range(
+    view: np.ndarray[Any, Any], start: int, stop: int, out: np.ndarray[Any, Any]
+) -> None:
+    """Copy elements ``start:stop`` of `view`, flat in C order, into `out`."""
+    if stop <= start:
+        return
+    if view.ndim <= 1:
+        np.copyto(out, view.reshape(-1)[start:stop], casting="unsafe")
+        return
+    inner = math.prod(view.shape[1:])
+    first, head = divmod(start, inner)
+    last, tail = divmod(stop, inner)
+    if first == last:
+        _copy_range(view[first], head, tail, out)
+        return
+    done = 0
+    if head:
+        done = inner - head
+        _copy_range(view[first], head, inner, out[:done])
+        first += 1
+    if last > first:
+        count = (last - first) * inner
+        whole = out[done : done + count].reshape((last - first, *view.shape[1:]))
+        np.copyto(whole, view[first:last], casting="unsafe")
+        done += count
+    if tail:
+        _copy_range(view[last], 0, tail, out[done:])
+
+
+class RowParts:
+    """Flat per-row values (per element, for a binary loss), formed a block at a time.
+
+    :meth:`part` returns rows ``start:stop``: into `out` when given (a work buffer of
+    the block's length at least), else as a new array. Read a part, never write it: it
+    may be a view of the caller's array.
+    """
+
+    size: int
+    dtype: np.dtype[Any]
+
+    def part(
+        self, start: int, stop: int, out: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
+        """Return rows ``start:stop``."""
+        raise NotImplementedError
+
+    def whole(self) -> np.ndarray[Any, Any]:
+        """Return every row as one new array (for small calls and messages)."""
+        return np.array(self.part(0, self.size))
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class Broadcast(RowParts):
+    """The caller's array broadcast to `shape`, in `dtype` (its own dtype for None)."""
+
+    def __init__(
+        self, array: np.ndarray[Any, Any], shape: tuple[int, ...], dtype: Any = None
+    ) -> None:
+        self.array = array
+        self.shape = shape
+        self.size = math.prod(shape)
+        self.dtype = array.dtype if dtype is None else np.dtype(dtype)
+
+    def part(
+        self, start: int, stop: int, out: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
+        if out is None and self.dtype != self.array.dtype:
+            out = np.empty(stop - start, dtype=self.dtype)
+        values = broadcast_part(self.array, self.shape, start, stop, out)
+        if values.dtype != self.dtype:
+            return values.astype(self.dtype)
+        return values
+
+
+def flat(array: np.ndarray[Any, Any]) -> Any:
+    """Return `array` as flat elements: a view where it is C-contiguous, else parts of it."""
+    if array.flags.c_contiguous:
+        return array.reshape(-1)
+    return Broadcast(array, array.shape)
+
+
+def _bool_part(values: Any, start: int, stop: int, name: str) -> Any:
+    """Return rows ``start:stop`` of flat booleans, copied into this thread's buffer `name`."""
+    if isinstance(values, RowParts):
+        return values.part(start, stop, scratch(name, (stop - start,), np.dtype(np.bool_)))
+    return values[start:stop]
+
+
+class Counted(RowParts):
+    """Which rows count: those every one of `kept` keeps and none of `dropped` drops.
+
+    Both hold flat booleans (arrays or :class:`RowParts`); with `labels` and
+    `ignore_index`, rows whose label is `ignore_index` are dropped too.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        kept: tuple[Any, ...] = (),
+        dropped: tuple[Any, ...] = (),
+        labels: Any = None,
+        ignore_index: int | None = None,
+    ) -> None:
+        self.size = size
+        self.dtype = np.dtype(np.bool_)
+        self.kept = kept
+        self.dropped = dropped
+        self.labels = labels
+        self.ignore_index = ignore_index
+
+    def part(
+        self, start: int, stop: int, out: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
+        counted = np.ones(stop - start, dtype=np.bool_) if out is None else out[: stop - start]
+        counted[...] = True
+        for kept in self.kept:
+            counted &= _bool_part(kept, start, stop, "counted-part")
+        for dropped in self.dropped:
+            # Kept and not dropped: a > b for booleans.
+            np.greater(counted, _bool_part(dropped, start, stop, "counted-part"), out=counted)
+        if self.labels is not None:
+            labels = part(self.labels, start, stop)
+            counted &= labels != self.ignore_index
+        return counted
+
+
+class SafeLabels(RowParts):
+    """Class indices as ``intp``, 0 in the rows that `counted` leaves out."""
+
+    def __init__(self, labels: Any, counted: Counted) -> None:
+        self.labels = labels
+        self.counted = counted
+        self.size = counted.size
+        self.dtype = np.dtype(np.intp)
+
+    def part(
+        self, start: int, stop: int, out: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
+        counted = self.counted.part(
+            start, stop, scratch("labels-counted", (stop - start,), np.dtype(np.bool_))
+        )
+        labels = part(self.labels, start, stop)
+        if out is None:
+            out = np.empty(stop - start, dtype=np.intp)
+        out = out[: stop - start]
+        np.multiply(labels, counted, out=out, casting="unsafe")
+        return out
+
+
+class RowWeight(RowParts):
+    """Each row's sample weight (1 without), 0 in the rows left out, in `dtype`.
+
+    `sample` is None, a scalar or a :class:`Broadcast`; `exponents` are powers of two
+    the weights are divided by, one after the other (see :func:`_rescaled`).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        sample: Any,
+        counted: Counted | None,
+        dtype: np.dtype[Any],
+        exponents: tuple[int, ...] = (),
+    ) -> None:
+        self.size = size
+        self.sample = sample
+        self.counted = counted
+        self.dtype = dtype
+        self.exponents = exponents
+
+    def scaled(self, exponent: int) -> RowWeight:
+        """Return these weights divided by ``2**exponent``."""
+        return RowWeight(
+            self.size, self.sample, self.counted, self.dtype, (*self.exponents, exponent)
+        )
+
+    def part(
+        self, start: int, stop: int, out: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
+        n = stop - start
+        weight = np.empty(n, dtype=self.dtype) if out is None else out[:n]
+        if isinstance(self.sample, RowParts):
+            sample = self.sample.part(start, stop, weight)
+            if self.counted is None and not self.exponents:
+                return sample
+            if not np.shares_memory(sample, weight):
+                np.copyto(weight, sample, casting="unsafe")
+        else:
+            weight[...] = 1 if self.sample is None else self.sample
+        if self.counted is not None:
+            counted = self.counted.part(
+                start, stop, scratch("weight-counted", (n,), np.dtype(np.bool_))
+            )
+            # The weights are finite: times 1 they stay, times 0 they become exactly 0.
+            np.multiply(weight, counted, out=weight)
+        for exponent in self.exponents:
+            np.ldexp(weight, -exponent, out=weight)
+        return weight
+
+
 def part(values: Any, start: int, stop: int | None) -> Any:
-    """Return entries ``start:stop`` of a flat per-row array, or a scalar (or None) as it is."""
-    return values if values is None or np.ndim(values) == 0 else values[start:stop]
+    """Return entries ``start:stop`` of a flat per-row array, or a scalar (or None) as it is.
+
+    Of :class:`RowParts`, a new array.
+    """
+    if values is None:
+        return None
+    if isinstance(values, RowParts):
+        return values.part(start, values.size if stop is None else stop)
+    return values if np.ndim(values) == 0 else values[start:stop]
+
+
+def whole(values: Any) -> Any:
+    """Return flat per-row values as an array (a scalar or None as it is)."""
+    return values.whole() if isinstance(values, RowParts) else values
+
+
+def in_blocks(
+    work: Callable[[int, int], _Result],
+    n_rows: int,
+    elements_per_row: int,
+    block: int = _CHECK_BLOCK,
+) -> list[_Result]:
+    """Return ``work(start, stop)`` of every block of rows, in the order of the rows.
+
+    The blocks (of about `block` elements) are the same for any thread count, so float
+    sums of their results, added in this order, do not depend on it. They run on every
+    core.
+    """
+    step = max(1, block // max(elements_per_row, 1))
+    n_blocks = -(-n_rows // step)
+
+    def blocks(first: int, last: int) -> list[_Result]:
+        return [work(b * step, min(b * step + step, n_rows)) for b in range(first, last)]
+
+    ranges = run_in_ranges(blocks, n_blocks, step * max(elements_per_row, 1))
+    return [result for results in ranges for result in results]
 
 
 class Lane(NamedTuple):
@@ -331,11 +610,17 @@ class Prepared:
 
     - ``values``: the input as ``(N, C)`` rows with the classes last (categorical) or
       as its ``N`` elements (binary), in the computation dtype; a view where possible.
-    - ``labels``: class indices (``intp``, 0 where left out), or None; ``target``: the
-      class probabilities ``(N, C)`` (categorical) or the binary target, or None.
-    - ``class_weight`` ``(C,)`` and ``pos_weight`` (a scalar or ``N`` values), or None.
-    - ``counted``: False for the rows left out (None: none is); ``row_weight``: each
-      row's sample weight, 0 where left out (None: all 1; a scalar: the same for all).
+    - ``labels``: class indices, or None: for a loss from logits an ``intp`` array, 0
+      where left out; for one from probabilities flat integers, or :class:`RowParts`
+      (read through :func:`part`) that give 0 where left out. ``target``: the class
+      probabilities ``(N, C)`` (categorical) or the binary target, flat as given
+      (floats of any dtype, integers, ``uint8`` for bools), or None.
+    - ``class_weight`` ``(C,)`` and ``pos_weight`` (a scalar or :class:`RowParts` of
+      ``N`` values), or None.
+    - ``counted``: False for the rows left out (None: none is), as :class:`RowParts`;
+      ``row_weight``: each row's sample weight, 0 where left out (None: all 1; a
+      scalar: the same for all), as :class:`RowParts`. Weights and masks stay the
+      caller's arrays: a kernel forms the rows of a block with :func:`part`.
     - ``total``: ``D``, the weight the mean divides by.
     - ``grad``: the gradient as the caller gets it; ``grad_rows``: the rows the kernel
       fills, sharing its memory unless it cannot be viewed as C-contiguous rows.
@@ -353,11 +638,11 @@ class Prepared:
 
     plan: Plan
     values: FloatArray
-    labels: np.ndarray[Any, Any] | None
+    labels: Any
     target: np.ndarray[Any, Any] | None
     class_weight: FloatArray | None
     pos_weight: Any
-    counted: BoolArray | None
+    counted: Any
     row_weight: Any
     total: float
     grad: FloatArray | None
@@ -400,10 +685,23 @@ class Prepared:
         return gradient_scale(self.plan.reduction, self.total, weight, self.dtype)
 
     def weigh(self, row_losses: FloatArray) -> FloatArray:
-        """Return per-row losses times the row weights, exactly 0 where a weight is 0."""
-        if self.row_weight is None:
+        """Return per-row losses times the row weights, exactly 0 where a weight is 0.
+
+        Row weights held as :class:`RowParts` multiply `row_losses` in place, a block
+        of rows at a time.
+        """
+        weight = self.row_weight
+        if weight is None:
             return row_losses
-        return weighted_product(self.row_weight, row_losses)  # type: ignore[no-any-return]
+        if not isinstance(weight, RowParts):
+            return weighted_product(weight, row_losses)  # type: ignore[no-any-return]
+        step = _CHECK_BLOCK
+        for start in range(0, row_losses.size, step):
+            stop = min(start + step, row_losses.size)
+            row_losses[start:stop] = weighted_product(
+                weight.part(start, stop), row_losses[start:stop]
+            )
+        return row_losses
 
     def outcome(self, losses: Any) -> Outcome:
         """Reduce a kernel's result, finish the gradient, and return both with ``D``."""
@@ -423,23 +721,20 @@ class Prepared:
         return Outcome(loss, self.grad, self.total, self.hess)
 
 
-def _rows_left_out(mask: BoolArray, name: str) -> BoolArray:
-    """Return which ``(N, C)`` rows a mask leaves out: rows with every class masked."""
-    every: BoolArray = np.asarray(mask.all(axis=1))
-    if np.any(mask.any(axis=1) & ~every):
+def _rows_left_out(mask: BoolArray, axis: int, name: str) -> BoolArray:
+    """Return which rows (flat) a mask leaves out: rows with every class masked.
+
+    `axis` is the class axis of `mask`; the result is one boolean per row.
+    """
+    every: BoolArray = np.asarray(mask.all(axis=axis)).reshape(-1)
+    partly = np.asarray(mask.any(axis=axis)).reshape(-1)
+    if np.any(np.not_equal(partly, every, out=partly)):
         msg = (
             f"{name} is a masked array with some but not all classes of a row masked; "
             "mask whole rows (every class) to leave them out"
         )
         raise ValueError(msg)
     return every
-
-
-def _keep(counted: BoolArray | None, kept: BoolArray | None) -> BoolArray | None:
-    """Return the rows counted by both (None: all)."""
-    if kept is None:
-        return counted
-    return kept if counted is None else counted & kept
 
 
 def _as_rows(array: np.ndarray[Any, Any], plan: Plan) -> np.ndarray[Any, Any]:
@@ -467,82 +762,188 @@ def _class_major(array: np.ndarray[Any, Any], plan: Plan) -> np.ndarray[Any, Any
     return array.reshape(math.prod(plan.shape[:axis]), n_classes, run)
 
 
+def _check_in_blocks(
+    plan: Plan, is_valid: Callable[[int, int], bool], check_all: Callable[[], None], per_row: int
+) -> None:
+    """Run `is_valid` over the blocks of rows of a call; if one fails, `check_all` raises.
+
+    `check_all` checks the whole call at once, to name what is wrong (it may allocate:
+    only a call that raises gets there).
+    """
+    n_rows = math.prod(plan.batch_shape)
+    if not all(in_blocks(is_valid, n_rows, per_row)):
+        check_all()
+        msg = "a block failed a check that the whole call passed"
+        raise AssertionError(msg)
+
+
+def _inside_unit_interval(values: np.ndarray[Any, Any], counted: Any) -> bool:
+    """Return whether the `counted` values (rows, for ``(n, C)`` values) lie in [0, 1]."""
+    if counted is not None:
+        values = values[counted]
+    if values.size == 0:
+        return True
+    return bool(values.min() >= 0 and values.max() <= 1)  # NaN fails
+
+
+def _counted_part(counted: Any, start: int, stop: int) -> Any:
+    """Return rows ``start:stop`` of `counted` in this thread's buffer (None: all)."""
+    if counted is None:
+        return None
+    if isinstance(counted, RowParts):
+        return counted.part(start, stop, scratch("check-counted", (stop - start,), counted.dtype))
+    return counted[start:stop]
+
+
+def _check_labels(plan: Plan, labels: Any, counted: Counted | None) -> None:
+    """Raise unless every counted class index lies in ``[0, C)``."""
+    n_classes = plan.n_classes
+    if counted is None:
+        low, high = value_bounds(labels)
+        if labels.size == 0 or (low >= 0 and high < n_classes):
+            return
+    else:
+
+        def is_valid(start: int, stop: int) -> bool:
+            block = part(labels, start, stop)
+            counted_block = _counted_part(counted, start, stop)
+            if not np.any(counted_block):
+                return True
+            block = block[counted_block]
+            return bool(block.min() >= 0 and block.max() < n_classes)
+
+        if all(in_blocks(is_valid, labels.size, 1)):
+            return
+    flat_labels = whole(labels)
+    outside = (flat_labels < 0) | (flat_labels >= n_classes)
+    if counted is not None:
+        outside &= counted.whole()
+    msg = (
+        f"target holds class index {flat_labels[outside].flat[0]}, outside [0, {n_classes}) "
+        f"for {n_classes} classes along axis {plan.axis} of {plan.loss.name}"
+    )
+    if plan.ignore_index is not None:
+        msg += f" (ignore_index is {plan.ignore_index})"
+    raise ValueError(msg)
+
+
+def _check_probability_rows(rows: FloatArray, name: str, counted: Any) -> None:
+    """Raise unless counted ``(N, C)`` probability rows lie in [0, 1]; warn unless they sum to 1.
+
+    One pass, a block of rows at a time on every core: each block stays in the cache
+    for its row sums, minimum and maximum.
+    """
+    n_rows, n_classes = rows.shape
+    ones = np.ones(n_classes, dtype=rows.dtype)
+
+    def check(start: int, stop: int) -> tuple[bool, int, Any]:
+        block = rows[start:stop]
+        counted_block = _counted_part(counted, start, stop)
+        valid = _inside_unit_interval(block, counted_block)
+        sums = block @ ones
+        off, example = rows_off_one(sums, counted_block)
+        return valid, off, example
+
+    # Without rows left out a block makes nothing of its size: larger blocks cost less.
+    block = _CHECK_BLOCK if counted is not None else _LARGE_BLOCK
+    results = in_blocks(check, n_rows, n_classes, block)
+    if not all(valid for valid, _, _ in results):
+        check_unit_interval(
+            rows, name, None if counted is None else whole(counted)[:, None]
+        )  # raises, naming a value
+        msg = "a block failed a check that the whole call passed"
+        raise AssertionError(msg)
+    off = sum(count for _, count, _ in results)
+    example = next((example for _, count, example in results if count), None)
+    warn_rows_off_one(name, off, example, rows.dtype)
+
+
 def _categorical_target(
-    plan: Plan, target: np.ndarray[Any, Any], counted: BoolArray | None
-) -> tuple[np.ndarray[Any, Any] | None, FloatArray | None, BoolArray | None]:
+    plan: Plan, target: np.ndarray[Any, Any], counted: Counted | None
+) -> tuple[Any, Any, Counted | None]:
     """Check a categorical target; return ``(labels, soft_target, counted)``.
 
-    `ignore_index` leaves more rows out: the rows counted come back too.
+    `ignore_index` leaves more rows out: the rows counted come back too. The labels
+    are the caller's (flat, a view where possible), wrapped to read 0 where left out.
     """
-    n_classes = plan.n_classes
+    n_rows = math.prod(plan.batch_shape)
     if plan.labels:
-        flat = target.reshape(-1)
+        labels: Any = target.reshape(-1)  # one per row: a copy only if not contiguous
+        if labels.dtype.kind not in "iu":
+            labels = labels.astype(np.intp)  # float labels of an empty batch, or log_loss's
         if plan.ignore_index is not None:
-            counted = _keep(counted, flat != plan.ignore_index)
-        if counted is None:
-            # The common case, read once per block for both bounds.
-            low, high = value_bounds(flat)
-            valid = flat.size == 0 or (low >= 0 and high < n_classes)
-        else:
-            valid = bool(np.all((flat >= 0) & (flat < n_classes) | ~counted))
-        if not valid:
-            outside = (flat < 0) | (flat >= n_classes)
+            kept = dropped = ()
             if counted is not None:
-                outside &= counted
-            msg = (
-                f"target holds class index {flat[outside].flat[0]}, outside [0, {n_classes}) "
-                f"for {n_classes} classes along axis {plan.axis} of {plan.loss.name}"
-            )
-            if plan.ignore_index is not None:
-                msg += f" (ignore_index is {plan.ignore_index})"
-            raise ValueError(msg)
-        safe = flat if counted is None else np.where(counted, flat, 0)
-        return safe.astype(np.intp, copy=False), None, counted
+                kept, dropped = counted.kept, counted.dropped
+            counted = Counted(n_rows, kept, dropped, labels, plan.ignore_index)
+        _check_labels(plan, labels, counted)
+        if counted is not None:
+            labels = SafeLabels(labels, counted)
+        return labels, None, counted
     soft = _as_rows(target, plan).astype(plan.dtype, copy=False)
-    check_unit_interval(soft, "target", None if counted is None else counted[:, None])
+    _check_probability_rows(soft, "target", counted)
     return None, soft, counted
 
 
-def _row_sums(rows: FloatArray) -> FloatArray:
-    """Return the sums of ``(N, C)`` rows, pairwise along the classes."""
-    return rows @ np.ones(rows.shape[1], dtype=rows.dtype)
+def _binary_target(
+    plan: Plan, target: np.ndarray[Any, Any], counted: Counted | None
+) -> np.ndarray[Any, Any]:
+    """Check a binary target; return it flat, as given (bools as ``uint8``)."""
+    dtype = plan.dtype
+    values = check_binary_target(target, dtype, None) if counted is None else target
+    values = values.reshape(-1)  # a view unless the target is not contiguous
+    if counted is None or values.dtype.kind == "b":
+        return values.view(np.uint8) if values.dtype.kind == "b" else values
+
+    def is_valid(start: int, stop: int) -> bool:
+        block = values[start:stop][_counted_part(counted, start, stop)]
+        if block.size == 0:
+            return True
+        low, high = block.min(), block.max()
+        if block.dtype.kind == "f":
+            low, high = dtype.type(low), dtype.type(high)
+        return bool(low >= 0 and high <= 1)
+
+    def check_all() -> None:
+        check_binary_target(values, dtype, counted.whole())
+
+    _check_in_blocks(plan, is_valid, check_all, 1)
+    return values
 
 
-def _row_sums_and_bounds(rows: FloatArray) -> tuple[FloatArray, Any, Any]:
-    """Return the sums of ``(N, C)`` rows and the minimum and maximum of all their values.
-
-    One pass on every core over blocks of rows that stay in the cache for both (NaN
-    bounds if any value is NaN).
-    """
-    n_rows, n_classes = rows.shape
-    sums = np.empty(n_rows, dtype=rows.dtype)
-    ones = np.ones(n_classes, dtype=rows.dtype)
-    step = max(1, _CHECK_BLOCK // n_classes)
-
-    def sum_and_bound(start: int, stop: int) -> tuple[Any, Any]:
-        low, high = rows.dtype.type(np.inf), rows.dtype.type(-np.inf)
-        for begin in range(start, stop, step):
-            end = min(begin + step, stop)
-            part = rows[begin:end]
-            np.matmul(part, ones, out=sums[begin:end])
-            low = np.minimum(low, part.min())
-            high = np.maximum(high, part.max())
-        return low, high
-
-    ranges = run_in_ranges(sum_and_bound, n_rows, n_classes)
-    return sums, np.min([low for low, _ in ranges]), np.max([high for _, high in ranges])
-
-
-def _check_probability_rows(values: FloatArray, name: str, counted: BoolArray | None) -> None:
-    """Raise unless the counted probability rows lie in [0, 1]; warn unless they sum to 1."""
-    if counted is not None or values.size == 0:
-        check_unit_interval(values, name, None if counted is None else counted[:, None])
-        warn_if_rows_do_not_sum_to_one(_row_sums(values), name, counted)
+def _check_binary_probabilities(plan: Plan, values: FloatArray, counted: Counted | None) -> None:
+    """Raise unless the counted probabilities of a binary loss lie in [0, 1]."""
+    name = plan.loss.name
+    if counted is None:
+        check_unit_interval(values, name, None)
         return
-    sums, low, high = _row_sums_and_bounds(values)
-    if not (low >= 0 and high <= 1):  # NaN fails too
-        check_unit_interval(values, name, None)  # raises, naming a value
-    warn_if_rows_do_not_sum_to_one(sums, name, None)
+    _check_in_blocks(
+        plan,
+        lambda start, stop: _inside_unit_interval(
+            values[start:stop], _counted_part(counted, start, stop)
+        ),
+        lambda: check_unit_interval(values, name, counted.whole()),
+        1,
+    )
+
+
+def _largest(row_weight: Any) -> float:
+    """Return the largest row weight (0 without rows)."""
+    if not isinstance(row_weight, RowParts):
+        return float(row_weight)
+    highs = in_blocks(
+        lambda start, stop: float(np.max(row_weight.part(start, stop), initial=0)),
+        row_weight.size,
+        1,
+    )
+    return max(highs, default=0.0)
+
+
+def _ldexp(row_weight: Any, exponent: int, dtype: np.dtype[Any]) -> Any:
+    """Return row weights (None: 1) divided by ``2**exponent``."""
+    if isinstance(row_weight, RowWeight):
+        return row_weight.scaled(exponent)
+    return dtype.type(np.ldexp(1.0 if row_weight is None else row_weight, -exponent))
 
 
 def _rescaled(
@@ -564,16 +965,15 @@ def _rescaled(
     if class_weight is not None:
         exponent = power_of_two_exponent(float(class_weight.max()))
         class_weight = np.ldexp(class_weight, -exponent, dtype=dtype)
-    if row_weight is not None and np.ndim(row_weight) != 0:
-        exponent = power_of_two_exponent(float(row_weight.max()))
-        row_weight = np.ldexp(row_weight, -exponent, dtype=dtype)
+    if row_weight is not None:
+        row_weight = _ldexp(row_weight, power_of_two_exponent(_largest(row_weight)), dtype)
     total = weigh_rows(row_weight, class_weight)
     if total != 0 and not low <= total <= high:
         # Scale the row weights so that D is about 1, as far as they stay finite.
-        largest = 1.0 if row_weight is None else float(np.max(row_weight))
+        largest = 1.0 if row_weight is None else _largest(row_weight)
         headroom = np.finfo(dtype).maxexp - 4 - power_of_two_exponent(largest)
         exponent = max(power_of_two_exponent(total), -headroom)
-        row_weight = np.ldexp(1.0 if row_weight is None else row_weight, -exponent, dtype=dtype)
+        row_weight = _ldexp(row_weight, exponent, dtype)
         total = weigh_rows(row_weight, class_weight)
     return row_weight, class_weight, total
 
@@ -615,24 +1015,29 @@ def _gradient_views(
 
 def _left_out_by_masks(
     plan: Plan, first_mask: BoolArray | None, target_mask: BoolArray | None
-) -> BoolArray | None:
-    """Return which rows (elements, for a binary loss) masked arrays leave out, or None."""
-    left_out = None
+) -> tuple[Any, ...]:
+    """Return the flat booleans of the rows (elements, for a binary loss) masks leave out.
+
+    A binary loss's masks are the caller's, read a block at a time; a categorical
+    loss's are reduced over the classes, one boolean per row.
+    """
+    left_out: tuple[Any, ...] = ()
     if first_mask is not None:
-        first_rows = _as_rows(first_mask, plan)
-        left_out = first_rows if plan.axis is None else _rows_left_out(first_rows, plan.loss.name)
-    if target_mask is not None and (plan.axis is None or plan.labels):
-        masked = target_mask.reshape(-1)
-    elif target_mask is not None:
-        masked = _rows_left_out(_as_rows(target_mask, plan), "target")
-    else:
-        return left_out
-    return masked if left_out is None else left_out | masked
+        if plan.axis is None:
+            left_out += (flat(first_mask),)
+        else:
+            left_out += (_rows_left_out(first_mask, plan.axis, plan.loss.name),)
+    if target_mask is not None:
+        if plan.axis is None or plan.labels:
+            left_out += (flat(target_mask),)
+        else:
+            left_out += (_rows_left_out(target_mask, plan.axis, "target"),)
+    return left_out
 
 
 def _targets_and_weights(
     loss: Loss, first: object, target: object, options: dict[str, Any]
-) -> tuple[Plan, np.ndarray[Any, Any], Any, Any, BoolArray | None, Any]:
+) -> tuple[Plan, np.ndarray[Any, Any], Any, Any, Counted | None, Any]:
     """Check a call up to the values of its first argument; say what counts, and how much.
 
     Returns ``(plan, array, labels, target, counted, row_weight)``: the first argument
@@ -641,8 +1046,8 @@ def _targets_and_weights(
     row weights, 0 where left out (None: all 1).
     """
     name = loss.name
-    first_data, first_mask = unmasked(first, name, 0.0 if loss.from_logits else 0.5)
-    target_data, target_mask = unmasked(target, "target", 0)
+    first_data, first_mask = unmasked(first, name)
+    target_data, target_mask = unmasked(target, "target")
     array = as_real_array(first_data, name)
     target_array = as_real_array(target_data, "target")
     plan = make_plan(
@@ -655,36 +1060,72 @@ def _targets_and_weights(
     return plan, array, labels, soft_target, counted, row_weight
 
 
+def _broadcast_weight(
+    weight: np.ndarray[Any, Any], shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> Any:
+    """Return a checked weight broadcast to `shape`: a scalar if it has one value."""
+    if weight.size == 1:
+        return dtype.type(weight.reshape(-1)[0])
+    return Broadcast(weight, shape, dtype)
+
+
 def count_targets(
     plan: Plan, target: np.ndarray[Any, Any], *, options: dict[str, Any], left_out: Any
-) -> tuple[Any, Any, BoolArray | None, Any]:
+) -> tuple[Any, Any, Counted | None, Any]:
     """Check the target, ``where`` and the sample weights of a call of `plan`.
 
-    `target` is the target as a real array (masked entries filled in), `left_out` the
-    rows (elements, for a binary loss) that masked arrays leave out, or None. Returns
-    ``(labels, target, counted, row_weight)``: the class indices or the target laid
-    out as for :class:`Prepared`, which rows count (None: all) and the row weights, 0
-    where left out (None: all 1).
+    `target` is the target as a real array (masked entries as they are), `left_out`
+    the rows (elements, for a binary loss) that masked arrays leave out: None, flat
+    booleans, or a tuple of them. Returns ``(labels, target, counted, row_weight)``:
+    the class indices or the target laid out as for :class:`Prepared`, which rows
+    count (None: all) and the row weights, 0 where left out (None: all 1; a scalar:
+    the same for all), neither made whole.
     """
-    counted = check_where(options["where"], plan.batch_shape, plan.what)
-    if counted is not None:
-        counted = counted.reshape(-1)
-    counted = _keep(counted, None if left_out is None else ~left_out)
+    n_rows = math.prod(plan.batch_shape)
+    where = check_where(options["where"], plan.batch_shape, plan.what)
+    kept: tuple[Any, ...] = () if where is None else (Broadcast(where, plan.batch_shape),)
+    if left_out is None:
+        left_out = ()
+    elif not isinstance(left_out, tuple):
+        left_out = (left_out,)
+    counted = Counted(n_rows, kept, left_out) if kept or left_out else None
     labels = soft_target = None
     if plan.loss.categorical:
         labels, soft_target, counted = _categorical_target(plan, target, counted)
     else:
-        shaped_counted = None if counted is None else counted.reshape(plan.shape)
-        soft_target = check_binary_target(target, plan.dtype, shaped_counted).reshape(-1)
-    row_weight: Any = None
+        soft_target = _binary_target(plan, target, counted)
+    sample: Any = None
     if options["sample_weight"] is not None:
-        row_weight = check_weight(
+        sample = check_weight(
             options["sample_weight"], "sample_weight", plan.batch_shape, plan.what, plan.dtype
-        ).reshape(-1)
-    if counted is not None:
-        row_weight = np.where(counted, 1 if row_weight is None else row_weight, 0)
-        row_weight = row_weight.astype(plan.dtype)
+        )
+        sample = _broadcast_weight(sample, plan.batch_shape, plan.dtype)
+    row_weight = sample
+    if counted is not None or isinstance(sample, RowParts):
+        row_weight = RowWeight(n_rows, sample, counted, plan.dtype)
     return labels, soft_target, counted, row_weight
+
+
+def _summed_in_ranges(
+    add: Callable[[int, int, np.ndarray[Any, Any]], None],
+    shape: tuple[int, ...],
+    n_rows: int,
+    elements_per_row: int,
+) -> np.ndarray[Any, Any]:
+    """Return the float64 totals of `shape` that ``add(start, stop, totals)`` adds up.
+
+    Each range of rows (on every core) adds its blocks into totals of its own; the
+    ranges' totals are then added in the order of the rows.
+    """
+    step = max(1, _CHECK_BLOCK // max(elements_per_row, 1))
+
+    def add_range(start: int, stop: int) -> np.ndarray[Any, Any]:
+        totals = np.zeros(shape)
+        for begin in range(start, stop, step):
+            add(begin, min(begin + step, stop), totals)
+        return totals
+
+    return np.sum(run_in_ranges(add_range, n_rows, elements_per_row), axis=0)  # type: ignore[no-any-return]
 
 
 def _totals(plan: Plan, labels: Any, target: Any, row_weight: Any) -> np.ndarray[Any, Any]:
@@ -694,19 +1135,44 @@ def _totals(plan: Plan, labels: Any, target: Any, row_weight: Any) -> np.ndarray
     weight of each class among the targets, shape ``(C,)``. Binary: the totals of ``t``
     and of ``1 - t`` (the unsmoothed target) of each label, shape ``(2, K)`` for the
     ``K`` labels of the last axis, or ``(2,)`` for a 0-d or 1-d input (one label).
+    Computed a block of rows at a time.
     """
     if plan.loss.categorical:
-        return np.bincount(labels, weights=row_weight, minlength=plan.n_classes).astype(np.float64)
+        n_classes = plan.n_classes
+
+        def count(start: int, stop: int, totals: np.ndarray[Any, Any]) -> None:
+            weight = part(row_weight, start, stop)
+            block = np.asarray(part(labels, start, stop))
+            if weight is not None and np.ndim(weight) == 0:
+                totals += np.bincount(block, minlength=n_classes) * float(weight)
+            else:
+                totals += np.bincount(block, weights=weight, minlength=n_classes)
+
+        return _summed_in_ranges(count, (n_classes,), math.prod(plan.batch_shape), 1)
     labels_shape = plan.shape[-1:] if len(plan.shape) >= 2 else ()
-    columns = max(1, int(np.prod(labels_shape)))
-    positive = np.asarray(target, dtype=np.float64).reshape(-1, columns)
-    negative = 1 - positive
-    if row_weight is not None:
-        weight = np.asarray(row_weight).reshape(-1, columns)
-        # Elements left out weigh 0, and their targets may be anything, NaN included.
-        positive = weighted_product(weight, positive)
-        negative = weighted_product(weight, negative)
-    totals = np.stack([positive.sum(axis=0), negative.sum(axis=0)])
+    columns = max(1, math.prod(labels_shape))
+    dtype = plan.dtype
+
+    def add(start: int, stop: int, totals: np.ndarray[Any, Any]) -> None:
+        first, last = start * columns, stop * columns
+        values = np.asarray(part(target, first, last))
+        if values.dtype.kind == "f":
+            values = values.astype(dtype, copy=False)  # as the kernel reads it
+        positive = values.astype(np.float64).reshape(-1, columns)
+        negative = 1 - positive
+        weight = part(row_weight, first, last)
+        if weight is not None:
+            weight = np.asarray(weight)
+            if weight.ndim:
+                weight = weight.reshape(-1, columns)
+            # Elements left out weigh 0, and their targets may be anything, NaN included.
+            positive = weighted_product(weight, positive)
+            negative = weighted_product(weight, negative)
+        totals[0] += positive.sum(axis=0)
+        totals[1] += negative.sum(axis=0)
+
+    n_label_rows = math.prod(plan.shape) // columns
+    totals = _summed_in_ranges(add, (2, columns), n_label_rows, columns)
     return totals.reshape((2, *labels_shape))
 
 
@@ -753,7 +1219,6 @@ def prepare(
 
     `return_hess` asks for the diagonal of the Hessian too (and implies the gradient).
     """
-    name = loss.name
     plan, array, labels, soft_target, counted, row_weight = _targets_and_weights(
         loss, first, target, options
     )
@@ -763,10 +1228,13 @@ def prepare(
     values = _as_rows(array, plan) if blocks is None else blocks
     class_major = blocks is not None
     if not loss.from_logits and loss.categorical:
-        _check_probability_rows(values, name, counted)
+        _check_probability_rows(values, loss.name, counted)
     elif not loss.from_logits:
-        check_unit_interval(values, name, counted)
+        _check_binary_probabilities(plan, values, counted)
     weights = weigh_targets(plan, labels, soft_target, counted, row_weight, options=options)
+    if loss.from_logits and labels is not None:
+        # The log-sum-exp kernel reads the class indices as one array.
+        labels = np.asarray(whole(labels)).astype(np.intp, copy=False)
     grad = grad_rows = hess = hess_rows = None
     if return_grad or return_hess:
         inputs = (first, target, *options.values())
@@ -804,7 +1272,7 @@ def weigh_targets(
     plan: Plan,
     labels: Any,
     soft_target: Any,
-    counted: BoolArray | None,
+    counted: Any,
     row_weight: Any,
     *,
     options: dict[str, Any],
@@ -813,7 +1281,8 @@ def weigh_targets(
 
     The targets, rows counted and row weights are those of :func:`count_targets`. The
     weights come back scaled by powers of two where ``D`` would be extreme (which
-    changes neither the mean nor its gradient), with ``D`` of the whole call.
+    changes neither the mean nor its gradient), with ``D`` of the whole call, summed a
+    block of rows at a time in an order fixed by the shape alone.
     """
     loss = plan.loss
     dtype = plan.dtype
@@ -821,41 +1290,47 @@ def weigh_targets(
     if plan.balanced:
         balanced = balanced_weight(plan, _totals(plan, labels, soft_target, row_weight))
 
-    target_sums = class_weight = pos_weight = None
+    class_weight = pos_weight = None
     if loss.categorical:
         class_weight = balanced
         if class_weight is None:
             class_weight = check_class_weight(options["class_weight"], plan.n_classes, dtype)
-        if soft_target is not None:
-            target_sums = _row_sums(soft_target)
-            warn_if_rows_do_not_sum_to_one(target_sums, "target", counted)
-    else:
-        pos_weight = balanced
-        if pos_weight is None and options["pos_weight"] is not None:
-            pos_weight = check_weight(
-                options["pos_weight"], "pos_weight", plan.shape, plan.what, dtype
-            )
-        if pos_weight is not None:
-            pos_weight = (
-                pos_weight[()]
-                if pos_weight.ndim == 0
-                else np.broadcast_to(pos_weight, plan.shape).reshape(-1)
-            )
+    elif balanced is not None:
+        pos_weight = _broadcast_weight(balanced, plan.shape, dtype)
+    elif options["pos_weight"] is not None:
+        weight = check_weight(options["pos_weight"], "pos_weight", plan.shape, plan.what, dtype)
+        pos_weight = _broadcast_weight(weight, plan.shape, dtype)
+    n_rows = math.prod(plan.batch_shape)
+    n_classes = plan.n_classes if loss.categorical else 1
 
     def weigh_rows(row_weight: Any, class_weight: FloatArray | None) -> float:
         # D: each row weighs s * sum_c w_c t_c with the unsmoothed target (binary: s).
-        target_weight: Any = None  # sum_c w_c t_c of each row; None: 1 for every row
-        if labels is not None and class_weight is not None:
-            target_weight = class_weight[labels]
-        elif target_sums is not None:
-            assert soft_target is not None
-            target_weight = target_sums if class_weight is None else soft_target @ class_weight
-        if target_weight is None:
-            n_rows = math.prod(plan.batch_shape)
-            return float(n_rows) if row_weight is None else total_weight(row_weight)
-        if row_weight is None:
-            return total_weight(target_weight)
-        return total_weight(weighted_product(row_weight, target_weight))
+        no_target_weight = labels is None or class_weight is None
+        if (soft_target is None or not loss.categorical) and no_target_weight:
+            if row_weight is None:
+                return float(n_rows)
+            if not isinstance(row_weight, RowParts):
+                return float(row_weight) * n_rows
+        ones = None if soft_target is None else np.ones(n_classes, dtype=dtype)
+
+        def weigh_block(start: int, stop: int) -> float:
+            # sum_c w_c t_c of each row; None: 1 for every row
+            target_weight: Any = None
+            if labels is not None and class_weight is not None:
+                target_weight = class_weight[part(labels, start, stop)]
+            elif soft_target is not None and loss.categorical:
+                weight = ones if class_weight is None else class_weight
+                target_weight = soft_target[start:stop] @ weight
+            weight = part(row_weight, start, stop)
+            if target_weight is None:
+                return total_weight(weight)
+            if weight is None:
+                return total_weight(target_weight)
+            return total_weight(weighted_product(weight, target_weight))
+
+        # Categorical blocks make one value per row: larger blocks cost less.
+        block = _LARGE_BLOCK if loss.categorical else _CHECK_BLOCK
+        return float(sum(in_blocks(weigh_block, n_rows, n_classes, block)))
 
     row_weight, class_weight, total = _rescaled(plan, row_weight, class_weight, weigh_rows)
     return Weights(class_weight, pos_weight, row_weight, total)

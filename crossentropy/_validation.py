@@ -45,11 +45,13 @@ __all__ = [
     "check_where_dtype",
     "check_z_loss",
     "refuse_masked",
+    "rows_off_one",
     "unmasked",
     "value_bounds",
     "warn",
     "warn_if_integer_probabilities",
     "warn_if_rows_do_not_sum_to_one",
+    "warn_rows_off_one",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -122,11 +124,11 @@ def check_where_dtype(array: Any) -> None:
         raise TypeError(msg)
 
 
-def unmasked(value: object, name: str, fill: float) -> tuple[object, BoolArray | None]:
-    """Return a NumPy masked array's data, `fill` where masked, and its mask.
+def unmasked(value: object, name: str) -> tuple[object, BoolArray | None]:
+    """Return a NumPy masked array's data and its mask (None: nothing is masked).
 
-    Anything else comes back as it is, with None. The masked values are never read:
-    they are replaced before any check or computation sees them.
+    Anything else comes back as it is, with None. The data is not copied: the masked
+    values are left out of every check, and the kernels weigh them by exactly 0.
     """
     if not isinstance(value, np.ma.MaskedArray):
         return value, None
@@ -136,7 +138,7 @@ def unmasked(value: object, name: str, fill: float) -> tuple[object, BoolArray |
     if value.dtype.kind not in "biuf":
         msg = f"{name} must hold real numbers (float, int or bool), got a masked {value.dtype}"
         raise TypeError(msg)
-    return value.filled(fill), mask
+    return value.data, mask
 
 
 def refuse_masked(value: object, name: str) -> object:
@@ -332,21 +334,27 @@ def broadcast_argument(
 
 def check_weight(
     weight: object, name: str, shape: tuple[int, ...], what: str, dtype: np.dtype[Any]
-) -> FloatArray:
-    """Return a finite, non-negative weight broadcast (read-only) to `shape`.
+) -> np.ndarray[Any, Any]:
+    """Return a weight, finite and non-negative in `dtype`, that broadcasts to `shape`.
 
-    The weight is read once, block by block, for its minimum and maximum.
+    The weight comes back as a NumPy array of its own shape and real dtype (it is
+    broadcast and converted a block at a time where it is used); it is read once, block
+    by block, for its minimum and maximum, which are checked as they are in `dtype`.
     """
-    converted = as_float_argument(refuse_masked(weight, name), name, dtype)
-    array = broadcast_argument(converted, name, shape, what)
-    low, high = value_bounds(converted) if converted.size else (0, 0)
+    array = as_real_array(refuse_masked(weight, name), name)
+    broadcast = broadcast_argument(array, name, shape, what)
+    low, high = value_bounds(array.view(np.uint8) if array.dtype == np.bool_ else array)
+    if array.size == 0:
+        low, high = 0, 0
+    with np.errstate(over="ignore"):
+        low, high = dtype.type(low), dtype.type(high)
     if not (np.isfinite(low) and np.isfinite(high)):
-        msg = f"{name} must be finite, got {_describe(array)} with non-finite values"
+        msg = f"{name} must be finite, got {_describe(broadcast)} with non-finite values"
         raise ValueError(msg)
     if low < 0:
         msg = f"{name} must be >= 0, got a minimum of {low}"
         raise ValueError(msg)
-    return array  # type: ignore[no-any-return]
+    return array
 
 
 def check_balanced(value: object, name: str, expected: str) -> bool:
@@ -453,14 +461,19 @@ def check_binary_target(
 ) -> np.ndarray[Any, Any]:
     """Return a binary target (of the input's shape, checked by the caller) in [0, 1].
 
-    Integer targets come back as they are and bools as ``uint8``, both holding only 0
-    and 1 where counted; floating targets in the computation `dtype`.
+    Integer and floating targets come back as they are, bools as ``uint8``: integers
+    must hold only 0 and 1, floats lie in [0, 1] once in the computation `dtype`,
+    where `counted` (None: everywhere).
     """
+    if array.dtype.kind == "b":
+        return array.view(np.uint8)
+    if counted is None:
+        low, high = value_bounds(array)
+        if array.dtype.kind == "f":
+            low, high = dtype.type(low), dtype.type(high)
+        if array.size == 0 or (low >= 0 and high <= 1):
+            return array
     if array.dtype.kind in "iu":
-        if counted is None:
-            low, high = value_bounds(array)
-            if low >= 0 and high <= 1:
-                return array
         is_binary = (array == 0) | (array == 1)
         if counted is not None:
             is_binary |= ~counted
@@ -471,11 +484,40 @@ def check_binary_target(
             )
             raise ValueError(msg)
         return array
-    if array.dtype.kind == "b":
-        return array.view(np.uint8)
-    result = array.astype(dtype, copy=False)
-    check_unit_interval(result, "target", counted)
-    return result
+    check_unit_interval(array.astype(dtype, copy=False), "target", counted)
+    return array
+
+
+def rows_off_one(
+    sums: np.ndarray[Any, Any], counted: np.ndarray[Any, Any] | None
+) -> tuple[int, Any]:
+    """Return how many row `sums` of probabilities are not 1, and one of them (or None).
+
+    The tolerance is that of :func:`warn_if_rows_do_not_sum_to_one`; rows not
+    `counted` are not checked.
+    """
+    tolerance = np.sqrt(np.finfo(sums.dtype).eps)
+    if counted is None and (
+        sums.size == 0 or (sums.min() >= 1 - tolerance and sums.max() <= 1 + tolerance)
+    ):
+        return 0, None
+    off = np.abs(sums - 1) > tolerance
+    if counted is not None:
+        off &= counted
+    count = int(np.count_nonzero(off))
+    return count, (sums[off][0] if count else None)
+
+
+def warn_rows_off_one(name: str, count: int, example: Any, dtype: np.dtype[Any]) -> None:
+    """Warn that `count` rows of `name` (of `dtype`) do not sum to 1, `example` one sum."""
+    if count:
+        tolerance = np.sqrt(np.finfo(dtype).eps)
+        msg = (
+            f"{name}: {count} row(s) along the class axis do not sum to 1 "
+            f"(tolerance {tolerance:.2g}), for example {example.item()!r}; "
+            "the loss is computed as given"
+        )
+        warn(msg, ProbabilitySumWarning)
 
 
 def warn_if_rows_do_not_sum_to_one(
@@ -486,21 +528,7 @@ def warn_if_rows_do_not_sum_to_one(
     The tolerance is ``sqrt(eps)`` of the dtype of `sums`; rows not `counted` are not
     checked. The category is :class:`ProbabilitySumWarning`.
     """
-    tolerance = np.sqrt(np.finfo(sums.dtype).eps)
-    if counted is None and (
-        sums.size == 0 or (sums.min() >= 1 - tolerance and sums.max() <= 1 + tolerance)
-    ):
-        return
-    off = np.abs(sums - 1) > tolerance
-    if counted is not None:
-        off &= counted
-    if np.any(off):
-        msg = (
-            f"{name}: {np.count_nonzero(off)} row(s) along the class axis do not sum to 1 "
-            f"(tolerance {tolerance:.2g}), for example {sums[off][0].item()!r}; "
-            "the loss is computed as given"
-        )
-        warn(msg, ProbabilitySumWarning)
+    warn_rows_off_one(name, *rows_off_one(sums, counted), sums.dtype)
 
 
 def warn_if_integer_probabilities(dtype: np.dtype[Any], function: str) -> None:
