@@ -34,14 +34,20 @@ __all__ = [
 ]
 
 
-def _from_logits(call: Prepared) -> FloatArray:
-    """Compute the loss from logits: the log-sum-exp kernel, weighted per row."""
-    return call.weigh(softmax_cross_entropy(call))
+def _from_logits(call: Prepared) -> Any:
+    """Compute the loss from logits: the log-sum-exp kernel, weighted per row.
+
+    Per row, or for ``"mean"`` and ``"sum"`` their float64 sum.
+    """
+    return softmax_cross_entropy(call, weighted=True)
 
 
-def _focal_from_logits(call: Prepared) -> FloatArray:
-    """Compute the focal loss from logits: the log-sum-exp kernel, weighted per row."""
-    return call.weigh(softmax_focal_loss(call))
+def _focal_from_logits(call: Prepared) -> Any:
+    """Compute the focal loss from logits: the log-sum-exp kernel, weighted per row.
+
+    Per row, or for ``"mean"`` and ``"sum"`` their float64 sum.
+    """
+    return softmax_focal_loss(call, weighted=True)
 
 
 # Elements of a block of the probability kernel: its few temporaries stay in the cache.

@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from ._kernel import _Problem, softmax_cross_entropy
-from ._prepare import Prepared, part, weighted_product
-from ._threads import run_in_ranges, scratch
+from ._kernel import _Block, _Problem, softmax_cross_entropy
+from ._prepare import Prepared, weighted_product
+from ._threads import scratch
 from ._types import FloatArray
 
 __all__ = ["softmax_focal_loss"]
@@ -77,20 +77,18 @@ class _FocalProblem(_Problem):
     sums and gradient, scaled per row. Otherwise each block keeps its shifted logits
     in a work buffer of its thread when :meth:`target_sums` sees them, turns them into
     ``r``, ``u`` and ``u^gamma`` once the block's log-sum-exp is known
-    (:meth:`rows_summed`), and forms the loss, gradient and Hessian from them: the
+    (:meth:`block_losses`), and forms the loss, gradient and Hessian from them: the
     same thread's buffers of the same name and shape are the same memory within a
     block.
     """
 
-    def __init__(self, call: Prepared) -> None:
-        super().__init__(call)
+    def __init__(self, call: Prepared, *, weighted: bool = False) -> None:
+        super().__init__(call, weighted=weighted)
         self.gamma = self.logits.dtype.type(call.plan.gamma)
-        self.dense = self.labels is None or self.spread is not None
+        self.dense = self.labels is None or self.smoothed
         if self.dense:
             # Ten work buffers of a block, not one to three: blocks a quarter the size.
             self.block_elements = _Problem.block_elements // 4
-        # The per-row losses of the dense path.
-        self.focal = np.empty(self.logits.shape[0] if self.dense else 0, self.logits.dtype)
 
     def block_shape(self, start: int, stop: int) -> tuple[int, int]:
         """Return the laid-out shape of block ``start:stop``."""
@@ -109,15 +107,27 @@ class _FocalProblem(_Problem):
         """Return a boolean work buffer of this thread for block ``start:stop``."""
         return scratch("focal-mask", self.block_shape(start, stop), np.dtype(np.bool_))
 
-    def target_sums(self, start: int, stop: int, shifted: FloatArray, rows: Any) -> None:
+    def target_sums(self, block: _Block, shifted: FloatArray) -> None:
         if not self.dense:
-            super().target_sums(start, stop, shifted, rows)
+            super().target_sums(block, shifted)
             return
-        np.copyto(self.buffers(start, stop)[0], shifted)
+        np.copyto(self.buffers(block.start, block.stop)[0], shifted)
 
-    def rows_summed(self, start: int, stop: int, exps: FloatArray, others: FloatArray) -> None:
+    def block_losses(self, block: _Block, exps: FloatArray, others: FloatArray) -> FloatArray:
+        """Return the focal losses of a block, unweighted by any sample weight."""
+        out = self.losses_buffer(block)
         if not self.dense:
-            return
+            # Only the label enters: from r_y = log(1 + others) + (m - x_y).
+            with np.errstate(invalid="ignore"):
+                r = np.log1p(others, out=self.row_buffer("focal-r", len(others)))
+                r += block.margin
+                values = np.negative(r, out=out)
+                np.expm1(values, out=values)
+                np.negative(values, out=values)
+                np.power(values, self.gamma, out=values)
+                values *= r
+            return weighted_product(block.hard, values, out=values)  # type: ignore[no-any-return]
+        start, stop = block.start, block.stop
         axis = 0 if self.transposed else 1
         r, u, power, weights, terms = self.buffers(start, stop)[:5]
         with np.errstate(invalid="ignore"):
@@ -130,40 +140,38 @@ class _FocalProblem(_Problem):
             np.copyto(u, self.per_row(others / total), where=at_max)
             np.subtract(self.per_row(np.log1p(others)), r, out=r)  # lse - x >= 0
             np.power(u, self.gamma, out=power)
-            self.target_weights(start, stop, out=weights)
+            self.target_weights(block, out=weights)
             np.multiply(power, r, out=terms)
             terms *= weights
-            sums = terms.sum(axis=axis)
-            if np.isnan(sums.sum()):
+            terms.sum(axis=axis, out=out)
+            if np.isnan(out.sum()):
                 # A class of weight 0 with a logit of -inf (r = inf) contributes 0.
                 terms[weights == 0] = 0
-                sums = terms.sum(axis=axis)
-        self.focal[start:stop] = sums
+                terms.sum(axis=axis, out=out)
+        return out
 
-    def target_weights(self, start: int, stop: int, out: FloatArray) -> None:
+    def target_weights(self, block: _Block, out: FloatArray) -> None:
         """Write the smoothed, class-weighted targets ``a`` of a block, laid out, to `out`."""
+        start, stop = block.start, block.stop
         if self.labels is None:
-            out[...] = self.dense_weights(start, stop)
+            self.dense_weights(start, stop, out=out)
             return
         # Integer targets with smoothing: eps / C spread over the classes, 1 - eps on y.
         share: Any = self.smooth_share
         label_weight: Any = self.hard_fraction
-        labels = self.labels[start:stop]
+        labels = block.labels
         if self.class_weight is not None:
             weight = self.class_weight
             share = share * (weight[:, None] if self.transposed else weight)
             label_weight = label_weight * weight[labels]
         out[...] = share
-        rows = np.arange(stop - start)
-        positions = self.label_positions(labels, rows, self.logits.shape[1])
+        positions = self.label_positions(labels, block.rows, self.n_classes)
         out.reshape(-1)[positions] += label_weight
 
     def gradient(
         self,
-        start: int,
-        stop: int,
+        block: _Block,
         exps: FloatArray,
-        rows: Any,
         others: FloatArray,
         *,
         hess: FloatArray | None,
@@ -174,31 +182,30 @@ class _FocalProblem(_Problem):
         """
         with np.errstate(invalid="ignore", divide="ignore"):
             if self.dense:
-                self.dense_gradient(start, stop, exps, others, hess=hess)
+                self.dense_gradient(block, exps, others, hess=hess)
             else:
-                self.label_gradient(start, stop, exps, rows, others, hess=hess)
+                self.label_gradient(block, exps, others, hess=hess)
 
     def label_gradient(
         self,
-        start: int,
-        stop: int,
+        block: _Block,
         exps: FloatArray,
-        rows: Any,
         others: FloatArray,
         *,
         hess: FloatArray | None,
     ) -> None:
         """Integer targets without smoothing: ``g'(r_y)`` times the cross-entropy's."""
+        start, stop = block.start, block.stop
         gamma = self.gamma
         r = np.log1p(others)
-        r += self.margin[start:stop]
+        r += block.margin
         u = -np.expm1(-r)
         power = np.power(u, gamma)
         p = np.exp(-r)
         v = p * r / u
         _limits(v, r)
         slope = power * (1 + gamma * v)
-        scaled_label_weight = self.call.grad_scale(start, stop, factor=part(self.hard, start, stop))
+        scaled_label_weight = self.call.grad_scale(start, stop, factor=block.hard)
         left_out = scaled_label_weight == 0
         extra = None
         if hess is not None:
@@ -213,12 +220,10 @@ class _FocalProblem(_Problem):
             np.divide(exps, self.per_row(denominator), out=extra)
             extra *= extra
             extra *= self.per_row(curvature)
-            assert self.labels is not None
-            labels = self.labels[start:stop]
-            positions = self.label_positions(labels, rows, self.logits.shape[1])
+            positions = self.label_positions(block.labels, block.rows, self.n_classes)
             extra.reshape(-1)[positions] = curvature
             self.zero_rows(extra, left_out)
-        super().gradient(start, stop, exps, rows, others, hess=hess)
+        super().gradient(block, exps, others, hess=hess)
         factor = self.per_row(np.where(left_out, 0, slope))
         exps *= factor
         if hess is not None and extra is not None:
@@ -227,14 +232,14 @@ class _FocalProblem(_Problem):
 
     def dense_gradient(
         self,
-        start: int,
-        stop: int,
+        block: _Block,
         exps: FloatArray,
         others: FloatArray,
         *,
         hess: FloatArray | None,
     ) -> None:
         """Soft targets or smoothing: ``B p - b`` per class, from the block's buffers."""
+        start, stop = block.start, block.stop
         gamma = self.gamma
         axis = 0 if self.transposed else 1
         buffers = self.buffers(start, stop)
@@ -313,23 +318,8 @@ class _FocalProblem(_Problem):
             np.copyto(ratio, 0, where=dominant)
             hess += ratio
 
-    def losses(self) -> FloatArray:
-        """Return the per-row focal losses, unweighted by any sample weight."""
-        if self.dense:
-            return self.focal
-        with np.errstate(invalid="ignore"):
-            r = np.log1p(self.others)
-            r += self.margin
-            values = np.negative(r)
-            np.expm1(values, out=values)
-            np.negative(values, out=values)
-            np.power(values, self.gamma, out=values)
-            values *= r
-        losses: FloatArray = weighted_product(self.hard, values)
-        return losses.astype(self.logits.dtype, copy=False)
 
-
-def softmax_focal_loss(call: Prepared) -> FloatArray:
+def softmax_focal_loss(call: Prepared, *, weighted: bool = False) -> Any:
     """Return the per-row focal loss of a categorical call's ``(N, C)`` logits.
 
     That is ``sum_c a_c (1 - p_c)^gamma (lse(x) - x_c)`` per row, unweighted by any
@@ -337,7 +327,7 @@ def softmax_focal_loss(call: Prepared) -> FloatArray:
     :func:`softmax_cross_entropy` writes them; ``gamma = 0`` is that function.
     """
     if call.plan.gamma == 0:
-        return softmax_cross_entropy(call)
-    problem = _FocalProblem(call)
-    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
-    return problem.losses()
+        return softmax_cross_entropy(call, weighted=weighted)
+    problem = _FocalProblem(call, weighted=weighted)
+    problem.run()
+    return problem.result()

@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from ._prepare import Lane, Prepared, part, weighted_product
+from ._prepare import Lane, Prepared, RowParts, weighted_product, whole
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray, Reduction
 
@@ -96,6 +96,11 @@ _TINY_ELEMENTS = 1 << 14
 # Row indices of small blocks.
 _ROWS = np.arange(1 << 12)
 _ROWS.flags.writeable = False
+# Row indices of the blocks of _Problem: grown to the largest block seen, never written.
+_ROW_INDICES = [_ROWS]
+# Calls of this many elements spread over two threads (see run_in_ranges): _Problem
+# gives them an even number of blocks, so that two threads share the blocks evenly.
+_TWO_THREAD_ELEMENTS = 1 << 18
 # Up to this many classes, rows are summed by einsum (see _sum_others).
 _EINSUM_CLASSES = 512
 _EINSUM_ROWS = 32
@@ -141,6 +146,53 @@ def _sum_others(exps: FloatArray, at_top: Any, row_max: Any) -> Any:
     return np.add.reduce(exps, axis=1)
 
 
+class _Block:
+    """One block of rows of a call, ``start:stop``, and its per-row values.
+
+    ``rows`` indexes the rows of the block. For integer targets, ``labels`` are the
+    columns of the labels in the block (0 in the rows left out, and in a tile of
+    classes where the label is not one of its columns), ``hard`` is the weight
+    ``a_y = (1 - eps) w_y`` of each row's label and ``target_weight`` the weight ``A``
+    of each row: arrays, or one scalar for all rows. For probability targets the pass
+    fills ``target_weight``. It fills ``margin``, ``spread`` (smoothing of integer
+    targets) and ``lse`` (z-loss); each is None where not used. All are the work
+    buffers of the thread that runs the block, or parts of whole arrays.
+    """
+
+    __slots__ = (
+        "hard",
+        "labels",
+        "lse",
+        "margin",
+        "rows",
+        "spread",
+        "start",
+        "stop",
+        "target_weight",
+    )
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start = start
+        self.stop = stop
+        self.rows = _row_indices(stop - start)
+        self.labels: Any = None
+        self.hard: Any = None
+        self.target_weight: Any = None
+        self.margin: Any = None
+        self.spread: Any = None
+        self.lse: Any = None
+
+
+def _row_indices(n: int) -> Any:
+    """Return ``arange(n)``, read-only: a view of one array kept for every call and thread."""
+    rows = _ROW_INDICES[0]
+    if rows.size < n:
+        rows = np.arange(n)
+        rows.flags.writeable = False
+        _ROW_INDICES[0] = rows
+    return rows[:n]
+
+
 class _Problem:
     """One call of the kernel: its arrays, shared by the threads that work on its blocks.
 
@@ -155,27 +207,38 @@ class _Problem:
     the shifted logits go to the work buffer in the same pass, and the gradient and the
     Hessian are written straight into their blocks of ``(B, C, S)``: nothing of the
     size of the input is copied. Every option works there, through the same code as
-    transposed blocks. A block lies within one ``b``; each block's sums are combined
-    into its losses at once (``row_losses``, of which ``margin`` is a part until then),
-    so that no other per-row array is kept but those of options (smoothing, z-loss,
-    probability targets).
+    transposed blocks. A block lies within one ``b``.
+
+    The per-row values of a block (:class:`_Block`) live in its thread's work buffers,
+    and each block's sums are combined into its losses at once: a call keeps no
+    per-row array but its result. With `weighted`, the losses are weighted by the row
+    weights there too, and for ``"mean"`` and ``"sum"`` only the float64 sum of each
+    block is kept. The blocks depend on the shape of the call alone, so that these
+    sums, added in the order of the blocks, do not depend on the thread count.
 
     `call` may hold a tile of classes, ``first_class:first_class + n`` of rows of
     ``call.plan.n_classes`` (integer targets only): the labels found in the tile then
     count as its columns, and the class weights of its columns are its own, while the
-    weight ``A`` of each row is that of the whole row. With `sums`, the sums of all the
-    classes of the rows, the pass forms the tile's gradient from them (see
-    :class:`RowSums`) instead of sums of its own.
+    weight ``A`` of each row is that of the whole row; the pass keeps its per-row sums
+    (``maximum``, ``others``, ``margin``, ``spread``) for :class:`RowSums`. With
+    `sums`, the sums of all the classes of the rows, the pass forms the tile's gradient
+    from them instead of sums of its own.
     """
 
     # Elements of a block: a subclass with more work buffers may take smaller blocks.
     block_elements = _BLOCK_ELEMENTS
 
-    def __init__(self, call: Prepared, first_class: int = 0, sums: RowSums | None = None) -> None:
+    def __init__(
+        self,
+        call: Prepared,
+        first_class: int = 0,
+        sums: RowSums | None = None,
+        *,
+        weighted: bool = False,
+    ) -> None:
         logits = call.values
-        labels = call.labels
-        label_smoothing = call.plan.label_smoothing
         n_rows, n_classes = call.rows_shape
+        self.n_rows = n_rows
         self.n_classes = n_classes
         self.class_major = call.class_major
         # Rows per b of a class-major call, (B, C, S): S.
@@ -183,41 +246,47 @@ class _Problem:
         dtype = logits.dtype.type
         hard_fraction, smooth_share = call.smoothing
         self.logits = logits
-        self.labels = labels
+        # The caller's class indices (any integer dtype, or RowParts), read per block.
+        self.labels = call.labels
         self.soft_target = call.target
         self.sums = sums
         # A tile of classes: the labels found in it, as its columns (0 where not found).
         self.found: np.ndarray[Any, Any] | None = None
+        self.columns: np.ndarray[Any, Any] | None = None
         class_weight = call.class_weight
         if n_classes != call.plan.n_classes:
-            assert labels is not None, "tiles of classes take integer targets"
-            local = labels - first_class
+            assert call.labels is not None, "tiles of classes take integer targets"
+            local = np.asarray(whole(call.labels)) - first_class
             self.found = (local >= 0) & (local < n_classes)
-            self.labels = np.where(self.found, local, 0)
+            self.columns = np.where(self.found, local, 0)
             if class_weight is not None:
                 class_weight = class_weight[first_class : first_class + n_classes]
         self.class_weight = class_weight
         self.hard_fraction = dtype(hard_fraction)
         self.smooth_share = dtype(smooth_share)
         self.call = call
+        self.weighted = weighted
         self.grad = call.grad_rows
         self.hess = call.hess_rows
         self.transposed = call.class_major or n_classes <= _MAX_TRANSPOSED_CLASSES
         plan = call.plan
         self.softcap: Any = None if plan.softcap is None else dtype(plan.softcap)
         self.z_loss = plan.z_loss
-        # lse per row, for the z-loss only.
-        self.lse = np.empty(n_rows, dtype=dtype) if plan.z_loss > 0 else None
-        # Per row: the maximum m; sum_{c != k} exp(x_c - m); sum_c a_c (m - x_c), or for
-        # integer targets m - x_y; and sum_c w_c (m - x_c) when smoothing integer targets.
-        # A class-major call keeps neither the maximum nor others (empty), and its
-        # margins in its losses until each block combines them.
-        kept_rows = 0 if call.class_major else n_rows
+        self.smoothed = plan.label_smoothing > 0
+        # A tile's per-row sums, kept for RowSums: the maximum m; sum_{c != k}
+        # exp(x_c - m); m - x_y; and sum_c w_c (m - x_c) when smoothing.
+        self.keeps_sums = self.found is not None and sums is None
+        kept_rows = n_rows if self.keeps_sums else 0
         self.maximum = np.empty(kept_rows, dtype=dtype)
         self.others = np.empty(kept_rows, dtype=dtype)
-        self.row_losses = np.empty(n_rows, dtype=dtype) if call.class_major else None
-        self.margin = np.empty(n_rows, dtype=dtype) if self.row_losses is None else self.row_losses
-        self.spread = np.empty(n_rows, dtype=dtype) if label_smoothing > 0 else None
+        self.margin = np.empty(kept_rows, dtype=dtype)
+        self.spread = np.empty(kept_rows, dtype=dtype) if self.smoothed else None
+        # A call of whole rows forms its losses: per row, or the float64 sum of each block.
+        self.forms_losses = self.found is None and sums is None
+        self.row_losses: FloatArray | None = None
+        if self.forms_losses and (not weighted or plan.reduction == "none"):
+            self.row_losses = np.empty(n_rows, dtype=dtype)
+        self.block_sums: list[float] = []
         # Smoothing spreads weight over the classes of non-zero class weight only, so
         # that a class of weight 0 contributes exactly 0, even with a logit of -inf.
         self.smooth_classes: np.ndarray[Any, Any] | None = None
@@ -234,25 +303,55 @@ class _Problem:
                 self.smooth_classes = np.flatnonzero(positive)
             self.smooth_weight = class_weight[positive]
             self.columns_smooth_weight = float(self.smooth_weight.sum(dtype=np.float64))
-        # A = sum_c a_c per row: known before the pass for integer targets.
-        self.hard: Any = None
-        self.target_weight: Any
-        if labels is None:
-            self.target_weight = np.empty(n_rows, dtype=dtype)
-        else:
-            label_weight = 1.0 if call.class_weight is None else call.class_weight[labels]
-            self.hard = self.hard_fraction * label_weight
-            self.target_weight = self.hard + self.smooth_share * class_weight_sum
+        # For integer targets, A = a_y + (eps / C) sum_c w_c: the second term is the same
+        # for every row; without class weights, a_y is too.
+        self.label_share = self.smooth_share * class_weight_sum
+        self.hard_scalar = self.hard_fraction * 1.0
+        self.block_rows = 1
+        self.blocks_per_span = 1
 
-    def run_rows(self, start: int, stop: int) -> None:
-        """Compute rows ``start:stop``, block by block, with one work buffer.
+    def run(self) -> None:
+        """Run every block of the call, on every core.
 
-        Class-major blocks end where a ``b`` of ``(B, C, S)`` does, and may be shorter.
+        Blocks hold at most ``block_elements`` elements (class-major blocks
+        ``_CLASS_MAJOR_BLOCK_ELEMENTS``, within one ``b``), as evenly as they can, and an
+        even number of them where the call has work for two threads, so that two share
+        them evenly. They depend on the shape alone.
         """
-        n_classes = self.n_classes
+        n_rows, n_classes = self.n_rows, self.n_classes
         elements = _CLASS_MAJOR_BLOCK_ELEMENTS if self.class_major else self.block_elements
-        block_rows = max(1, elements // n_classes)
-        shape = (min(block_rows, stop - start), n_classes)
+        span = self.span
+        n_spans = n_rows // span if span else 0
+        per_span = -(-span * n_classes // elements) if span else 0
+        if n_spans * per_span % 2 and n_rows * n_classes >= _TWO_THREAD_ELEMENTS:
+            per_span += 1
+        per_span = min(per_span, span)
+        self.blocks_per_span = max(per_span, 1)
+        self.block_rows = max(1, -(-span // self.blocks_per_span))
+        n_blocks = n_spans * per_span
+        if self.forms_losses and self.row_losses is None:
+            self.block_sums = [0.0] * n_blocks
+        run_in_ranges(self.run_blocks, n_blocks, -(-n_rows * n_classes // max(n_blocks, 1)))
+
+    def result(self) -> Any:
+        """Return the losses of a call of whole rows.
+
+        Per row, or, for a weighted ``"mean"`` or ``"sum"``, their float64 sum.
+        """
+        if self.row_losses is not None:
+            return self.row_losses
+        return math.fsum(self.block_sums)
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        """Return the rows ``start, stop`` of block `index`."""
+        span_index, block = divmod(index, self.blocks_per_span)
+        start = span_index * self.span + block * self.block_rows
+        return start, min(start + self.block_rows, (span_index + 1) * self.span)
+
+    def run_blocks(self, first: int, last: int) -> None:
+        """Compute blocks ``first:last``, with this thread's work buffers."""
+        n_classes = self.n_classes
+        shape = (min(self.block_rows, self.n_rows), n_classes)
         if self.transposed:
             shape = shape[::-1]
         buffer = scratch("kernel", shape, self.logits.dtype)
@@ -262,12 +361,50 @@ class _Problem:
         curvature = None
         if self.hess is not None and self.transposed:
             curvature = scratch("curvature", shape, self.logits.dtype)
-        span = self.span
-        begin = start
-        while begin < stop:
-            end = min(begin + block_rows, stop, (begin // span + 1) * span)
-            self.run_block(begin, end, buffer, marks, curvature)
-            begin = end
+        for index in range(first, last):
+            start, stop = self.bounds(index)
+            losses = self.run_block(self.block(start, stop), buffer, marks, curvature)
+            if losses is not None:
+                self.block_sums[index] = float(np.add.reduce(losses, dtype=np.float64))
+
+    def row_buffer(self, name: str, n: int, dtype: Any = None) -> Any:
+        """Return this thread's work buffer `name` of `n` values (the logits' dtype)."""
+        return scratch(name, (n,), self.logits.dtype if dtype is None else np.dtype(dtype))
+
+    def block(self, start: int, stop: int) -> _Block:
+        """Return block ``start:stop``, with the weights of its integer targets."""
+        block = _Block(start, stop)
+        n = stop - start
+        if self.keeps_sums:
+            block.margin = self.margin[start:stop]
+            block.spread = None if self.spread is None else self.spread[start:stop]
+        else:
+            block.margin = self.row_buffer("kernel-margin", n)
+            block.spread = self.row_buffer("kernel-spread", n) if self.smoothed else None
+        if self.z_loss > 0:
+            block.lse = self.row_buffer("kernel-lse", n)
+        if self.labels is None:
+            block.target_weight = self.row_buffer("kernel-target-weight", n)
+            return block
+        labels = self.labels
+        if isinstance(labels, RowParts):
+            labels = labels.part(start, stop, self.row_buffer("kernel-labels", n, np.intp))
+        else:
+            labels = labels[start:stop]
+            if labels.dtype != np.intp:
+                labels = labels.astype(np.intp, casting="unsafe", copy=False)
+        block.labels = labels if self.columns is None else self.columns[start:stop]
+        if self.call.class_weight is None:
+            block.hard = self.hard_scalar
+            block.target_weight = self.hard_scalar + self.label_share
+        else:
+            hard = np.take(self.call.class_weight, labels, out=self.row_buffer("kernel-hard", n))
+            hard *= self.hard_fraction
+            block.hard = hard
+            block.target_weight = np.add(
+                hard, self.label_share, out=self.row_buffer("kernel-target-weight", n)
+            )
+        return block
 
     def block_of(self, rows: Any, start: int, stop: int) -> Any:
         """Return rows ``start:stop`` of `rows` (the logits or a derivative), laid out.
@@ -295,17 +432,20 @@ class _Problem:
 
     def run_block(
         self,
-        start: int,
-        stop: int,
+        block: _Block,
         buffer: FloatArray,
         marks: FloatArray,
         curvature: FloatArray | None,
-    ) -> None:
-        """Compute one block of rows: per-row sums, and the derivatives if asked for."""
-        block = self.block_of(self.logits, start, stop)
+    ) -> FloatArray | None:
+        """Compute one block of rows: per-row sums, losses, and the derivatives if asked for.
+
+        Returns the block's weighted losses where only their sum is kept, else None.
+        """
+        start, stop = block.start, block.stop
+        values_block = self.block_of(self.logits, start, stop)
         n = stop - start
         n_classes = self.n_classes
-        rows = np.arange(n)
+        rows = block.rows
         grad_block = None if self.grad is None else self.block_of(self.grad, start, stop)
         if self.softcap is not None and grad_block is not None:
             # Before anything is written: the gradient may take the logits' place.
@@ -319,13 +459,13 @@ class _Problem:
                 others = sums.others[start:stop]
                 if self.transposed:
                     work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-                    np.copyto(work, block)
+                    np.copyto(work, values_block)
                     values = work
                 else:
                     work = buffer[:n]
                     if grad_block is not None and grad_block.flags.c_contiguous:
                         work = grad_block
-                    values = block
+                    values = values_block
                 if self.softcap is not None:
                     self.cap(work, values)
                     values = work
@@ -337,21 +477,21 @@ class _Problem:
                 # beyond the first.
                 work = buffer.reshape(-1)[: n_classes * n].reshape(n_classes, n)
                 is_max = marks.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-                values = block
+                values = values_block
                 if self.softcap is not None:
-                    self.cap(work, block)
+                    self.cap(work, values_block)
                     values = work
                 elif not self.class_major:
                     # A transposed view is read faster once, into the buffer, than twice.
-                    np.copyto(work, block)
+                    np.copyto(work, values_block)
                     values = work
                 # A class-major view is read twice, the second time from the cache: for
                 # the maximum, and shifted into the buffer, which is written once.
-                row_max = np.max(values, axis=0)
+                row_max = np.max(values, axis=0, out=self.row_buffer("kernel-maximum", n))
                 np.subtract(values, row_max, out=work)
                 if not self.class_major:
                     np.equal(work, 0, out=is_max)
-                self.target_sums(start, stop, work, rows)
+                self.target_sums(block, work)
                 np.exp(work, out=work)
                 if self.class_major:
                     # e <= 1: its floor is 1 where e is 1, at the maxima and at logits
@@ -363,36 +503,32 @@ class _Problem:
                 # Sums over axis 0 add the classes of each row in order, whatever the
                 # row's place in the block; a product with ones (BLAS) is faster, but
                 # its rounding depends on that place, and so on the thread count.
-                others = work.sum(axis=0)
-                ties = is_max.sum(axis=0)
+                others = work.sum(axis=0, out=self.row_buffer("kernel-others", n))
+                ties = is_max.sum(axis=0, out=self.row_buffer("kernel-ties", n))
                 ties -= 1
                 others += ties
             else:
                 work = buffer[:n]
                 if grad_block is not None and grad_block.flags.c_contiguous:
                     work = grad_block
-                values = block
+                values = values_block
                 if self.softcap is not None:
-                    self.cap(work, block)
+                    self.cap(work, values_block)
                     values = work
                 top, row_max = _shift_rows(values, work, rows)
-                self.target_sums(start, stop, work, rows)
+                self.target_sums(block, work)
                 np.exp(work, out=work)
                 others = _sum_others(work, rows * n_classes + top, row_max)
-        if self.lse is not None:
-            self.lse[start:stop] = _log_sum_exp(row_max, others)
-        if sums is None:
-            if self.row_losses is not None:
-                lse = None if self.lse is None else self.lse[start:stop]
-                spread = None if self.spread is None else self.spread[start:stop]
-                margin = self.margin[start:stop]
-                self.row_losses[start:stop] = self.combine(others, margin, spread, lse, start)
-            else:
-                self.maximum[start:stop] = row_max
-                self.others[start:stop] = others
-            self.rows_summed(start, stop, work, others)
+        if block.lse is not None:
+            _log_sum_exp(row_max, others, out=block.lse)
+        losses = None
+        if self.keeps_sums:
+            self.maximum[start:stop] = row_max
+            self.others[start:stop] = others
+        elif self.forms_losses:
+            losses = self.keep_losses(block, self.block_losses(block, work, others))
         if grad_block is None:
-            return
+            return losses
         if sums is not None:
             pass  # nothing was left out of the exponentials
         elif self.transposed:
@@ -404,66 +540,123 @@ class _Problem:
             hess_work = self.hess[start:stop]
             if curvature is not None:
                 hess_work = curvature.reshape(-1)[: n_classes * n].reshape(n_classes, n)
-        if self.lse is None:
-            self.gradient(start, stop, work, rows, others, hess=hess_work)
+        if block.lse is None:
+            self.gradient(block, work, others, hess=hess_work)
         else:
             # A row of infinite lse has an infinite z-loss and NaN derivatives (inf * 0).
             with np.errstate(invalid="ignore"):
-                self.gradient(start, stop, work, rows, others, hess=hess_work)
+                self.gradient(block, work, others, hess=hess_work)
         if self.transposed:
             grad_block[...] = work
             if self.hess is not None and hess_work is not None:
                 self.block_of(self.hess, start, stop)[...] = hess_work
         elif work is not grad_block:
             grad_block[...] = work
+        return losses
 
-    def rows_summed(self, start: int, stop: int, exps: FloatArray, others: FloatArray) -> None:
-        """Take note of a block's sums ``others``, before its derivatives (a hook).
+    def block_losses(self, block: _Block, exps: FloatArray, others: FloatArray) -> FloatArray:
+        """Return the losses of a block from its sums ``others``, before its derivatives.
 
         `exps` holds the block's ``e^(x - m)``, laid out, 0 at the row maximum (at every
         tied maximum when transposed, and at every class whose ``e^(x - m)`` rounds to 1
-        in a class-major block). Nothing here. The block's shifted logits went to
+        in a class-major block). The block's shifted logits went to
         :meth:`target_sums` before: a subclass that needs per-class terms of the
-        log-sum-exp (the focal loss) keeps them there and forms its terms here.
+        log-sum-exp (the focal loss) keeps them there and forms its terms here. The
+        result may be a work buffer, or the block's rows of :attr:`row_losses`.
         """
+        return self.combine(
+            block,
+            others,
+            block.margin,
+            spread=block.spread,
+            lse=block.lse,
+            out=self.losses_buffer(block),
+        )
+
+    def losses_buffer(self, block: _Block) -> FloatArray:
+        """Return where the losses of `block` go: its rows of the result, or a work buffer."""
+        if self.row_losses is not None:
+            return self.row_losses[block.start : block.stop]
+        return self.row_buffer("kernel-losses", block.stop - block.start)  # type: ignore[no-any-return]
+
+    def keep_losses(self, block: _Block, losses: FloatArray) -> FloatArray | None:
+        """Weigh a block's losses (if the call is weighted) and put them in the result.
+
+        Returns them where only their sum is kept, else None.
+        """
+        start, stop = block.start, block.stop
+        if self.weighted:
+            weight = self.call.row_weight
+            if isinstance(weight, RowParts):
+                weight = weight.part(
+                    start, stop, self.row_buffer("kernel-row-weight", stop - start)
+                )
+            if weight is not None:
+                losses = weighted_product(weight, losses, out=losses)
+        if self.row_losses is None:
+            return losses
+        if not np.shares_memory(losses, self.row_losses):
+            self.row_losses[start:stop] = losses
+        return None
 
     def per_row(self, values: Any) -> Any:
         """Shape per-row `values` (or one value for all rows) to broadcast against a block."""
         return values if self.transposed or np.ndim(values) == 0 else values[:, None]
 
-    def label_positions(self, labels: Any, rows: Any, n_classes: int) -> Any:
+    def label_positions(self, labels: Any, rows: Any, n_classes: int, out: Any = None) -> Any:
         """Return the flat positions of the (row, label) entries of a contiguous work block."""
-        return labels * len(rows) + rows if self.transposed else rows * n_classes + labels
+        if self.transposed:
+            positions = np.multiply(labels, len(rows), out=out)
+            positions += rows
+        else:
+            positions = np.multiply(rows, n_classes, out=out)
+            positions += labels
+        return positions
 
-    def target_sums(self, start: int, stop: int, shifted: FloatArray, rows: Any) -> None:
+    def target_sums(self, block: _Block, shifted: FloatArray) -> None:
         """Store the target-weighted sums of ``m - x`` of a block, from ``shifted = x - m``."""
         axis = 0 if self.transposed else 1
+        n = block.stop - block.start
         if self.labels is None:
-            weights = self.dense_weights(start, stop)
-            products = weights * shifted
-            products[weights == 0] = 0
-            self.target_weight[start:stop] = weights.sum(axis=axis)
-            self.margin[start:stop] = -products.sum(axis=axis)
+            weights = self.dense_weights(block.start, block.stop, out=self.laid_out("weights", n))
+            products = np.multiply(weights, shifted, out=self.laid_out("products", n))
+            zero = np.equal(weights, 0, out=scratch("zero", weights.shape, np.dtype(np.bool_)))
+            np.copyto(products, 0, where=zero)
+            weights.sum(axis=axis, out=block.target_weight)
+            products.sum(axis=axis, out=block.margin)
+            np.negative(block.margin, out=block.margin)
             return
-        positions = self.label_positions(self.labels[start:stop], rows, self.n_classes)
-        self.margin[start:stop] = -np.take(shifted.reshape(-1), positions)
-        if self.spread is None:
+        positions = self.label_positions(
+            block.labels,
+            block.rows,
+            self.n_classes,
+            out=self.row_buffer("kernel-positions", n, np.intp),
+        )
+        np.take(shifted.reshape(-1), positions, out=block.margin)
+        np.negative(block.margin, out=block.margin)
+        if block.spread is None:
             return
         if self.smooth_classes is not None:
-            shifted = np.take(shifted, self.smooth_classes, axis=axis)
+            smooth = self.smooth_classes
+            taken = scratch(
+                "smooth", (len(smooth), n) if self.transposed else (n, len(smooth)), shifted.dtype
+            )
+            shifted = np.take(shifted, smooth, axis=axis, out=taken)
         if self.smooth_weight is None:
-            spread = shifted.sum(axis=axis)
+            shifted.sum(axis=axis, out=block.spread)
         elif self.transposed:
-            spread = self.smooth_weight @ shifted
+            np.matmul(self.smooth_weight, shifted, out=block.spread)
         else:
-            spread = shifted @ self.smooth_weight
-        self.spread[start:stop] = -spread
+            np.matmul(shifted, self.smooth_weight, out=block.spread)
+        np.negative(block.spread, out=block.spread)
 
-    def dense_weights(self, start: int, stop: int) -> FloatArray:
+    def dense_weights(self, start: int, stop: int, out: Any = None) -> FloatArray:
         """Return the smoothed, class-weighted probability targets of a block, laid out."""
         assert self.soft_target is not None
         target = self.soft_target[start:stop]
-        weights = (target.T if self.transposed else target) * self.hard_fraction
+        weights: FloatArray = np.multiply(
+            target.T if self.transposed else target, self.hard_fraction, out=out
+        )
         weights += self.smooth_share
         if self.class_weight is not None:
             weights *= self.class_weight[:, None] if self.transposed else self.class_weight
@@ -471,10 +664,8 @@ class _Problem:
 
     def gradient(
         self,
-        start: int,
-        stop: int,
+        block: _Block,
         exps: FloatArray,
-        rows: Any,
         others: FloatArray,
         *,
         hess: FloatArray | None,
@@ -487,15 +678,16 @@ class _Problem:
         whose scale is 0 become exactly 0.
         """
         call = self.call
-        target_weight = part(self.target_weight, start, stop)
+        start, stop = block.start, block.stop
+        target_weight = block.target_weight
         # s A / D and s a_y / D are divided in float64, not formed as (s / D) A: with tiny
         # class weights s / D alone may overflow where the product is of order 1.
         scaled_target_weight = call.grad_scale(start, stop, factor=target_weight)
         # The weight of softmax(y) in the gradient: s (A + 2 z lse) / D.
         softmax_weight = scaled_target_weight
         scaled_z = lse = None
-        if self.lse is not None:
-            lse = self.lse[start:stop]
+        if block.lse is not None:
+            lse = block.lse
             twice_z_lse = np.multiply(lse, 2 * self.z_loss, dtype=np.float64)
             scaled_z = call.grad_scale(start, stop, factor=twice_z_lse)
             softmax_weight = scaled_target_weight + scaled_z
@@ -515,9 +707,8 @@ class _Problem:
             exps *= self.per_row(softmax_weight / denominator)
             exps -= self.dense_weights(start, stop) * self.per_row(call.grad_scale(start, stop))
         else:
-            labels = self.labels[start:stop]
-            scaled_hard = call.grad_scale(start, stop, factor=part(self.hard, start, stop))
-            positions = self.label_positions(labels, rows, self.n_classes)
+            scaled_hard = call.grad_scale(start, stop, factor=block.hard)
+            positions = self.label_positions(block.labels, block.rows, self.n_classes)
             at_labels = np.take(exps.reshape(-1), positions)
             z_at_labels = None if scaled_z is None else scaled_z * at_labels
             exps *= self.per_row(softmax_weight / denominator)
@@ -535,7 +726,7 @@ class _Problem:
                 found = self.found[start:stop]
                 positions, at_labels = positions[found], at_labels[found]
             exps.reshape(-1)[positions] = at_labels
-            if self.spread is not None:
+            if self.smoothed:
                 share = self.per_row(call.grad_scale(start, stop) * self.smooth_share)
                 if self.class_weight is None:
                     exps -= share
@@ -630,33 +821,45 @@ class _Problem:
             hess += bend
         grad *= slope
 
-    def losses(self) -> FloatArray:
-        """Combine the per-row sums into ``A log(1 + others) + margin (+ z lse^2)``."""
-        if self.row_losses is not None:  # combined block by block
-            return self.row_losses
-        return self.combine(self.others, self.margin, self.spread, self.lse)
-
     def combine(
-        self, others: FloatArray, margin: FloatArray, spread: Any, lse: Any, start: int = 0
+        self,
+        block: _Block,
+        others: FloatArray,
+        margin: FloatArray,
+        *,
+        spread: Any,
+        lse: Any,
+        out: FloatArray | None = None,
     ) -> FloatArray:
         """Return ``A log(1 + others) + margin (+ z lse^2)`` from per-row sums.
 
-        The sums of rows ``start:start + len(others)`` of this call, or of all its rows
-        merged over tiles of classes. For integer targets the margin is
-        ``a_y (m - x_y) + (eps / C) spread``; `lse` is None without z-loss.
+        The sums of the rows of `block`, or of all its rows merged over tiles of classes.
+        For integer targets the margin is ``a_y (m - x_y) + (eps / C) spread``; `lse` is
+        None without z-loss. With `out` (none of the sums), the losses are formed there,
+        with the thread's work buffers, and `spread` is overwritten.
         """
-        stop = start + len(others)
-        log_sum = np.log1p(others)
+        n = len(others)
+        dtype = self.logits.dtype
+        fresh = out is None
+        if out is None:
+            out = np.empty(n, dtype=dtype)
+        log_sum = np.log1p(others, out=None if fresh else self.row_buffer("kernel-log-sum", n))
+        term = weighted_product(block.target_weight, log_sum, out=log_sum)
         if self.labels is not None:
-            margin = weighted_product(part(self.hard, start, stop), margin)
+            weighted_product(block.hard, margin, out=out)
             if spread is not None:
-                margin = margin + self.smooth_share * spread
-        target_weight = part(self.target_weight, start, stop)
-        losses: FloatArray = weighted_product(target_weight, log_sum) + margin
+                out += np.multiply(spread, self.smooth_share, out=None if fresh else spread)
+            out += term
+        else:
+            np.add(term, margin, out=out)
         if lse is not None:
             # Both terms are >= 0: the sum keeps the relative accuracy of each.
-            losses = losses + self.z_loss * np.square(lse, dtype=np.float64)
-        return losses.astype(self.logits.dtype, copy=False)
+            squares = None if fresh else self.row_buffer("kernel-squares", n, np.float64)
+            squares = np.square(lse, dtype=np.float64, out=squares)
+            squares *= self.z_loss
+            squares += out
+            np.copyto(out, squares, casting="same_kind")
+        return out
 
 
 class RowSums:
@@ -719,13 +922,13 @@ class RowSums:
         return margin
 
 
-def _log_sum_exp(row_max: Any, others: Any) -> Any:
+def _log_sum_exp(row_max: Any, others: Any, out: Any = None) -> Any:
     """Return ``lse = m + log(1 + others)`` per row; ``m`` itself where it is +-inf.
 
     A row holding +inf has ``lse = +inf`` and a row of -inf only ``lse = -inf``, where
-    ``m + log1p(others)`` would be NaN (its ``others`` are NaN).
+    ``m + log1p(others)`` would be NaN (its ``others`` are NaN). Into `out` if given.
     """
-    lse = np.log1p(others)
+    lse = np.log1p(others, out=out)
     lse += row_max
     infinite = np.isinf(row_max)
     if np.any(infinite):
@@ -733,7 +936,7 @@ def _log_sum_exp(row_max: Any, others: Any) -> Any:
     return lse
 
 
-def softmax_cross_entropy(call: Prepared) -> FloatArray:
+def softmax_cross_entropy(call: Prepared, *, weighted: bool = False) -> Any:
     """Return the per-row cross-entropy of a categorical call's ``(N, C)`` logits.
 
     That is ``sum_c a_c (lse(x) - x_c)`` per row, with ``a_c = w_c t_c`` (class weight
@@ -746,10 +949,14 @@ def softmax_cross_entropy(call: Prepared) -> FloatArray:
     the capped logits ``y = c tanh(x / c)``, formed block by block in the work buffer,
     and the derivatives written are those with respect to ``x``, by the chain rule.
     Each row of ``call.values`` must hold every class: ``lse`` is that of the row.
+
+    With `weighted`, the losses are weighted by the row weights, and for ``"mean"``
+    and ``"sum"`` their float64 sum is returned instead (see :class:`_Problem`): no
+    per-row array is kept.
     """
-    problem = _Problem(call)
-    run_in_ranges(problem.run_rows, *call.rows_shape)
-    return problem.losses()
+    problem = _Problem(call, weighted=weighted)
+    problem.run()
+    return problem.result()
 
 
 def plain_cross_entropy(
@@ -903,7 +1110,7 @@ def add_class_tile(call: Prepared, first_class: int, sums: RowSums) -> None:
     into all the classes) and the class weights of all classes; no gradient is formed.
     """
     problem = _Problem(call, first_class)
-    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
+    problem.run()
     sums.add(problem)
 
 
@@ -915,7 +1122,9 @@ def class_tiles_losses(call: Prepared, sums: RowSums) -> FloatArray:
     lse = None
     if call.plan.z_loss > 0:
         lse = _log_sum_exp(sums.maximum, sums.others)
-    return _Problem(call).combine(sums.others, sums.margins(), sums.spread, lse)
+    problem = _Problem(call)
+    block = problem.block(0, len(sums.others))
+    return problem.combine(block, sums.others, sums.margins(), spread=sums.spread, lse=lse)
 
 
 def class_tile_gradient(call: Prepared, first_class: int, sums: RowSums) -> None:
@@ -925,4 +1134,4 @@ def class_tile_gradient(call: Prepared, first_class: int, sums: RowSums) -> None
     ``call.grad_rows`` may be ``call.values`` itself: the tile becomes its gradient.
     """
     problem = _Problem(call, first_class, sums)
-    run_in_ranges(problem.run_rows, call.values.shape[0], call.values.shape[1])
+    problem.run()

@@ -102,17 +102,26 @@ _MAX_CLASS_MAJOR_CLASSES = 1024
 _MIN_CLASS_MAJOR_RUN = 256
 
 
-def weighted_product(weight: Any, values: Any) -> Any:
+def weighted_product(weight: Any, values: Any, out: Any = None) -> Any:
     """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values).
 
-    A scalar weight of 1 returns `values` itself.
+    A scalar weight of 1 returns `values` itself (or `out`, holding them). With `out`
+    (which may be `values`, of the product's dtype), the product is written there.
     """
     if np.ndim(weight) == 0 and weight == 1:
-        return values
+        if out is None or out is values:
+            return values
+        np.copyto(out, values)
+        return out
     with np.errstate(invalid="ignore"):
-        product = weight * values
+        product = np.multiply(weight, values, out=out)
     if np.ndim(weight) == 0:
-        return product if weight != 0 else np.zeros_like(product)
+        if weight != 0:
+            return product
+        if out is None:
+            return np.zeros_like(product)
+        product[...] = 0
+        return product
     if not np.all(weight):
         product[np.broadcast_to(weight == 0, product.shape)] = 0
     return product
@@ -610,9 +619,9 @@ class Prepared:
 
     - ``values``: the input as ``(N, C)`` rows with the classes last (categorical) or
       as its ``N`` elements (binary), in the computation dtype; a view where possible.
-    - ``labels``: class indices, or None: for a loss from logits an ``intp`` array, 0
-      where left out; for one from probabilities flat integers, or :class:`RowParts`
-      (read through :func:`part`) that give 0 where left out. ``target``: the class
+    - ``labels``: class indices, or None: flat integers, or :class:`RowParts` (read
+      through :func:`part`) that give 0 where left out; kernels read them a block of
+      rows at a time. ``target``: the class
       probabilities ``(N, C)`` (categorical) or the binary target, flat as given
       (floats of any dtype, integers, ``uint8`` for bools), or None.
     - ``class_weight`` ``(C,)`` and ``pos_weight`` (a scalar or :class:`RowParts` of
@@ -1232,9 +1241,6 @@ def prepare(
     elif not loss.from_logits:
         _check_binary_probabilities(plan, values, counted)
     weights = weigh_targets(plan, labels, soft_target, counted, row_weight, options=options)
-    if loss.from_logits and labels is not None:
-        # The log-sum-exp kernel reads the class indices as one array.
-        labels = np.asarray(whole(labels)).astype(np.intp, copy=False)
     grad = grad_rows = hess = hess_rows = None
     if return_grad or return_hess:
         inputs = (first, target, *options.values())
