@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from ._kernel import _Block, _Problem, softmax_cross_entropy
+from ._kernel import _LOG_SUM, _Block, _Problem, softmax_cross_entropy
 from ._prepare import Prepared, weighted_product
 from ._threads import scratch
 from ._types import FloatArray
@@ -119,7 +119,7 @@ class _FocalProblem(_Problem):
         if not self.dense:
             # Only the label enters: from r_y = log(1 + others) + (m - x_y).
             with np.errstate(invalid="ignore"):
-                r = np.log1p(others, out=self.row_buffer("focal-r", len(others)))
+                r = np.log1p(others, out=block.values[_LOG_SUM])
                 r += block.margin
                 values = np.negative(r, out=out)
                 np.expm1(values, out=values)

@@ -98,6 +98,17 @@ _ROWS = np.arange(1 << 12)
 _ROWS.flags.writeable = False
 # Row indices of the blocks of _Problem: grown to the largest block seen, never written.
 _ROW_INDICES = [_ROWS]
+# Rows of the per-row work buffer of a block (see _Block): the row maxima, then the
+# losses (formed once the maxima are used); the sums of the others; the ties of the
+# maxima, then log(1 + others); the margins; the smoothing sums; lse; a_y; A; the row
+# weights. And of its buffer of indices: the labels (if converted) and positions.
+_MAXIMUM = _LOSSES = 0
+_OTHERS, _TIES, _MARGIN, _SPREAD, _LSE, _HARD, _TARGET_WEIGHT, _ROW_WEIGHT = range(1, 9)
+_LOG_SUM = _TIES
+_ROW_VALUES = 9
+_LABELS, _POSITIONS = 0, 1
+# Calls of fewer blocks than this get an even number of them (see _Problem.run).
+_FEW_BLOCKS = 8
 # Calls of this many elements spread over two threads (see run_in_ranges): _Problem
 # gives them an even number of blocks, so that two threads share the blocks evenly.
 _TWO_THREAD_ELEMENTS = 1 << 18
@@ -156,11 +167,15 @@ class _Block:
     of each row: arrays, or one scalar for all rows. For probability targets the pass
     fills ``target_weight``. It fills ``margin``, ``spread`` (smoothing of integer
     targets) and ``lse`` (z-loss); each is None where not used. All are the work
-    buffers of the thread that runs the block, or parts of whole arrays.
+    buffers of the thread that runs the block, or parts of whole arrays. ``values``
+    and ``indices`` are the block's work buffers of per-row values (a row each, see
+    ``_MAXIMUM`` and the others) and of indices (``_LABELS``, ``_POSITIONS``): one of
+    each, whatever the block needs, which costs less than a buffer each.
     """
 
     __slots__ = (
         "hard",
+        "indices",
         "labels",
         "lse",
         "margin",
@@ -169,18 +184,31 @@ class _Block:
         "start",
         "stop",
         "target_weight",
+        "values",
     )
 
-    def __init__(self, start: int, stop: int) -> None:
+    def __init__(self, start: int, stop: int, values: Any, indices: Any) -> None:
         self.start = start
         self.stop = stop
         self.rows = _row_indices(stop - start)
+        self.values = values
+        self.indices = indices
         self.labels: Any = None
         self.hard: Any = None
         self.target_weight: Any = None
         self.margin: Any = None
         self.spread: Any = None
         self.lse: Any = None
+
+
+def _times(weight: Any, values: Any, out: Any, *, positive: bool) -> Any:
+    """Return :func:`weighted_product` of `weight` and `values` into `out`.
+
+    `positive` says that `weight` holds no 0: then the product needs no check.
+    """
+    if positive and np.ndim(weight):
+        return np.multiply(weight, values, out=out)
+    return weighted_product(weight, values, out=out)
 
 
 def _row_indices(n: int) -> Any:
@@ -307,28 +335,41 @@ class _Problem:
         # for every row; without class weights, a_y is too.
         self.label_share = self.smooth_share * class_weight_sum
         self.hard_scalar = self.hard_fraction * 1.0
+        # With class weights, a_y and A of each class, (1 - eps) w_y and a_y + (eps / C)
+        # sum_c w_c: a block takes those of its labels, the same numbers as forming
+        # them per row. Where none is 0, their products need no check for 0.
+        self.label_hard = self.label_target = None
+        self.positive_hard = self.positive_target = False
+        if call.class_weight is not None:
+            self.label_hard = self.hard_fraction * call.class_weight
+            self.label_target = self.label_hard + self.label_share
+            self.positive_hard = bool(self.label_hard.all())
+            self.positive_target = bool(self.label_target.all())
         self.block_rows = 1
         self.blocks_per_span = 1
 
     def run(self) -> None:
         """Run every block of the call, on every core.
 
-        Blocks hold at most ``block_elements`` elements (class-major blocks
-        ``_CLASS_MAJOR_BLOCK_ELEMENTS``, within one ``b``), as evenly as they can, and an
-        even number of them where the call has work for two threads, so that two share
-        them evenly. They depend on the shape alone.
+        Blocks hold ``block_elements`` elements (class-major blocks
+        ``_CLASS_MAJOR_BLOCK_ELEMENTS``, within one ``b``), the last of a ``b`` fewer.
+        A call of fewer than ``_FEW_BLOCKS`` blocks but work for two threads has an even
+        number of them instead, of equal size, so that two threads share them evenly.
+        They depend on the shape alone.
         """
         n_rows, n_classes = self.n_rows, self.n_classes
         elements = _CLASS_MAJOR_BLOCK_ELEMENTS if self.class_major else self.block_elements
         span = self.span
         n_spans = n_rows // span if span else 0
-        per_span = -(-span * n_classes // elements) if span else 0
-        if n_spans * per_span % 2 and n_rows * n_classes >= _TWO_THREAD_ELEMENTS:
-            per_span += 1
-        per_span = min(per_span, span)
-        self.blocks_per_span = max(per_span, 1)
-        self.block_rows = max(1, -(-span // self.blocks_per_span))
+        block_rows = max(1, elements // n_classes)
+        per_span = -(-span // block_rows)
         n_blocks = n_spans * per_span
+        if n_blocks % 2 and n_blocks < _FEW_BLOCKS and n_rows * n_classes >= _TWO_THREAD_ELEMENTS:
+            per_span = min(per_span + 1, span)
+            block_rows = -(-span // per_span)
+            n_blocks = n_spans * per_span
+        self.block_rows = block_rows
+        self.blocks_per_span = max(per_span, 1)
         if self.forms_losses and self.row_losses is None:
             self.block_sums = [0.0] * n_blocks
         run_in_ranges(self.run_blocks, n_blocks, -(-n_rows * n_classes // max(n_blocks, 1)))
@@ -351,44 +392,52 @@ class _Problem:
     def run_blocks(self, first: int, last: int) -> None:
         """Compute blocks ``first:last``, with this thread's work buffers."""
         n_classes = self.n_classes
-        shape = (min(self.block_rows, self.n_rows), n_classes)
-        if self.transposed:
-            shape = shape[::-1]
-        buffer = scratch("kernel", shape, self.logits.dtype)
+        dtype = self.logits.dtype
+        block_rows = min(self.block_rows, self.n_rows)
+        shape = (n_classes, block_rows) if self.transposed else (block_rows, n_classes)
+        buffer = scratch("kernel", shape, dtype)
+        # The per-row values and indices of a block (see _Block).
+        row_values = scratch("kernel-rows", (_ROW_VALUES, block_rows), dtype)
+        indices = scratch("kernel-indices", (2, block_rows), np.dtype(np.intp))
         # Transposed blocks mark their maxima in a second buffer, as 1.0 and 0.0.
-        marks = scratch("marks", shape, self.logits.dtype) if self.transposed else buffer
+        marks = scratch("marks", shape, dtype) if self.transposed else buffer
         # Transposed blocks form the Hessian's diagonal in a third buffer.
         curvature = None
         if self.hess is not None and self.transposed:
-            curvature = scratch("curvature", shape, self.logits.dtype)
+            curvature = scratch("curvature", shape, dtype)
         for index in range(first, last):
             start, stop = self.bounds(index)
-            losses = self.run_block(self.block(start, stop), buffer, marks, curvature)
+            n = stop - start
+            block = self.block(start, stop, row_values[:, :n], indices[:, :n])
+            losses = self.run_block(block, buffer, marks, curvature)
             if losses is not None:
                 self.block_sums[index] = float(np.add.reduce(losses, dtype=np.float64))
 
-    def row_buffer(self, name: str, n: int, dtype: Any = None) -> Any:
-        """Return this thread's work buffer `name` of `n` values (the logits' dtype)."""
-        return scratch(name, (n,), self.logits.dtype if dtype is None else np.dtype(dtype))
+    def block(self, start: int, stop: int, values: Any = None, indices: Any = None) -> _Block:
+        """Return block ``start:stop``, with the weights of its integer targets.
 
-    def block(self, start: int, stop: int) -> _Block:
-        """Return block ``start:stop``, with the weights of its integer targets."""
-        block = _Block(start, stop)
+        `values` and `indices` are its work buffers (see :class:`_Block`); new arrays
+        if not given.
+        """
         n = stop - start
+        if values is None:
+            values = np.empty((_ROW_VALUES, n), dtype=self.logits.dtype)
+            indices = np.empty((2, n), dtype=np.intp)
+        block = _Block(start, stop, values, indices)
         if self.keeps_sums:
             block.margin = self.margin[start:stop]
             block.spread = None if self.spread is None else self.spread[start:stop]
         else:
-            block.margin = self.row_buffer("kernel-margin", n)
-            block.spread = self.row_buffer("kernel-spread", n) if self.smoothed else None
+            block.margin = values[_MARGIN]
+            block.spread = values[_SPREAD] if self.smoothed else None
         if self.z_loss > 0:
-            block.lse = self.row_buffer("kernel-lse", n)
+            block.lse = values[_LSE]
         if self.labels is None:
-            block.target_weight = self.row_buffer("kernel-target-weight", n)
+            block.target_weight = values[_TARGET_WEIGHT]
             return block
         labels = self.labels
         if isinstance(labels, RowParts):
-            labels = labels.part(start, stop, self.row_buffer("kernel-labels", n, np.intp))
+            labels = labels.part(start, stop, block.indices[_LABELS])
         else:
             labels = labels[start:stop]
             if labels.dtype != np.intp:
@@ -398,12 +447,12 @@ class _Problem:
             block.hard = self.hard_scalar
             block.target_weight = self.hard_scalar + self.label_share
         else:
-            hard = np.take(self.call.class_weight, labels, out=self.row_buffer("kernel-hard", n))
-            hard *= self.hard_fraction
-            block.hard = hard
-            block.target_weight = np.add(
-                hard, self.label_share, out=self.row_buffer("kernel-target-weight", n)
-            )
+            assert self.label_hard is not None
+            assert self.label_target is not None
+            block.hard = np.take(self.label_hard, labels, out=values[_HARD])
+            block.target_weight = block.hard  # A = a_y without smoothing
+            if self.label_share != 0:
+                block.target_weight = np.take(self.label_target, labels, out=values[_TARGET_WEIGHT])
         return block
 
     def block_of(self, rows: Any, start: int, stop: int) -> Any:
@@ -487,7 +536,7 @@ class _Problem:
                     values = work
                 # A class-major view is read twice, the second time from the cache: for
                 # the maximum, and shifted into the buffer, which is written once.
-                row_max = np.max(values, axis=0, out=self.row_buffer("kernel-maximum", n))
+                row_max = np.max(values, axis=0, out=block.values[_MAXIMUM])
                 np.subtract(values, row_max, out=work)
                 if not self.class_major:
                     np.equal(work, 0, out=is_max)
@@ -503,8 +552,8 @@ class _Problem:
                 # Sums over axis 0 add the classes of each row in order, whatever the
                 # row's place in the block; a product with ones (BLAS) is faster, but
                 # its rounding depends on that place, and so on the thread count.
-                others = work.sum(axis=0, out=self.row_buffer("kernel-others", n))
-                ties = is_max.sum(axis=0, out=self.row_buffer("kernel-ties", n))
+                others = work.sum(axis=0, out=block.values[_OTHERS])
+                ties = is_max.sum(axis=0, out=block.values[_TIES])
                 ties -= 1
                 others += ties
             else:
@@ -577,7 +626,7 @@ class _Problem:
         """Return where the losses of `block` go: its rows of the result, or a work buffer."""
         if self.row_losses is not None:
             return self.row_losses[block.start : block.stop]
-        return self.row_buffer("kernel-losses", block.stop - block.start)  # type: ignore[no-any-return]
+        return block.values[_LOSSES]  # type: ignore[no-any-return]
 
     def keep_losses(self, block: _Block, losses: FloatArray) -> FloatArray | None:
         """Weigh a block's losses (if the call is weighted) and put them in the result.
@@ -588,9 +637,7 @@ class _Problem:
         if self.weighted:
             weight = self.call.row_weight
             if isinstance(weight, RowParts):
-                weight = weight.part(
-                    start, stop, self.row_buffer("kernel-row-weight", stop - start)
-                )
+                weight = weight.part(start, stop, block.values[_ROW_WEIGHT])
             if weight is not None:
                 losses = weighted_product(weight, losses, out=losses)
         if self.row_losses is None:
@@ -630,7 +677,7 @@ class _Problem:
             block.labels,
             block.rows,
             self.n_classes,
-            out=self.row_buffer("kernel-positions", n, np.intp),
+            out=block.indices[_POSITIONS],
         )
         np.take(shifted.reshape(-1), positions, out=block.margin)
         np.negative(block.margin, out=block.margin)
@@ -843,18 +890,17 @@ class _Problem:
         fresh = out is None
         if out is None:
             out = np.empty(n, dtype=dtype)
-        log_sum = np.log1p(others, out=None if fresh else self.row_buffer("kernel-log-sum", n))
-        term = weighted_product(block.target_weight, log_sum, out=log_sum)
+        log_sum = np.log1p(others, out=None if fresh else block.values[_LOG_SUM])
+        term = _times(block.target_weight, log_sum, log_sum, positive=self.positive_target)
         if self.labels is not None:
-            weighted_product(block.hard, margin, out=out)
+            margin = _times(block.hard, margin, out, positive=self.positive_hard)
             if spread is not None:
-                out += np.multiply(spread, self.smooth_share, out=None if fresh else spread)
-            out += term
-        else:
-            np.add(term, margin, out=out)
+                spread = np.multiply(spread, self.smooth_share, out=None if fresh else spread)
+                margin = np.add(margin, spread, out=out)
+        np.add(term, margin, out=out)
         if lse is not None:
             # Both terms are >= 0: the sum keeps the relative accuracy of each.
-            squares = None if fresh else self.row_buffer("kernel-squares", n, np.float64)
+            squares = None if fresh else scratch("kernel-squares", (n,), np.dtype(np.float64))
             squares = np.square(lse, dtype=np.float64, out=squares)
             squares *= self.z_loss
             squares += out

@@ -105,14 +105,11 @@ _MIN_CLASS_MAJOR_RUN = 256
 def weighted_product(weight: Any, values: Any, out: Any = None) -> Any:
     """Return ``weight * values``, with exactly 0 where `weight` is 0 (also for inf values).
 
-    A scalar weight of 1 returns `values` itself (or `out`, holding them). With `out`
-    (which may be `values`, of the product's dtype), the product is written there.
+    A scalar weight of 1 returns `values` itself. Otherwise, with `out` (which may be
+    `values`, of the product's dtype), the product is written there.
     """
     if np.ndim(weight) == 0 and weight == 1:
-        if out is None or out is values:
-            return values
-        np.copyto(out, values)
-        return out
+        return values
     with np.errstate(invalid="ignore"):
         product = np.multiply(weight, values, out=out)
     if np.ndim(weight) == 0:
@@ -122,7 +119,7 @@ def weighted_product(weight: Any, values: Any, out: Any = None) -> Any:
             return np.zeros_like(product)
         product[...] = 0
         return product
-    if not np.all(weight):
+    if not (weight.all() if isinstance(weight, np.ndarray) else np.all(weight)):
         product[np.broadcast_to(weight == 0, product.shape)] = 0
     return product
 
