@@ -33,7 +33,48 @@ rng = np.random.default_rng(0)
 grad = case.endswith("+grad")
 option = case.split(", ")[1] if case.count(", ") == 2 else ""
 options = {}
-if case.startswith("categorical logits"):
+if case.startswith(("categorical logits 262144", "categorical logits 8x21")):
+    # The general path of the log-sum-exp kernel: rows of few classes, and (N, C, H, W).
+    nchw = "8x21" in case
+    shape = (8, 21, 128, 128) if nchw else (262144, 10)
+    axis = 1 if nchw else -1
+    batch = (8, 128, 128) if nchw else (262144,)
+    n_classes = shape[axis]
+    first = rng.standard_normal(shape, dtype=np.float32)
+    target = rng.integers(0, n_classes, size=batch)
+    loss = ce.categorical_cross_entropy_with_logits
+    options["axis"] = axis
+    if option == "class_weight":
+        options["class_weight"] = rng.random(n_classes) + 0.5
+    elif option == "class_weight balanced":
+        options["class_weight"] = "balanced"
+    elif option == "sample_weight":
+        options["sample_weight"] = rng.random(batch, dtype=np.float32)
+    elif option == "where":
+        options["where"] = rng.random(batch) < 0.9
+    elif option == "ignore_index":
+        target.reshape(-1)[::7] = -100
+        options["ignore_index"] = -100
+    elif option == "label_smoothing":
+        options["label_smoothing"] = 0.1
+    elif option == "soft target":
+        target = rng.dirichlet(np.ones(n_classes), size=batch).astype(np.float32)
+        target = np.moveaxis(target, -1, axis)
+    elif option == "z_loss":
+        options["z_loss"] = 1e-4
+    elif option == "softcap":
+        options["softcap"] = 5.0
+    elif option == "masked":
+        left_out = np.expand_dims(rng.random(batch) < 0.1, axis)
+        first = np.ma.masked_array(first, mask=np.broadcast_to(left_out, shape))
+    elif option == "focal":
+        loss = ce.categorical_focal_loss_with_logits
+    elif option == "focal with label_smoothing":
+        loss = ce.categorical_focal_loss_with_logits
+        options["label_smoothing"] = 0.1
+    elif option:
+        raise SystemExit(f"unknown option {option!r}")
+elif case.startswith("categorical logits"):
     first = rng.standard_normal((16384, 1000), dtype=np.float32)
     target = rng.integers(0, 1000, size=16384)
     loss = ce.categorical_cross_entropy_with_logits
@@ -142,6 +183,23 @@ CASES += [
 CASES += [
     f"categorical probabilities 200000x10 f64, {option}, forward" for option in CATEGORICAL_OPTIONS
 ]
+LOGITS_OPTIONS = (
+    "class_weight",
+    "class_weight balanced",
+    "sample_weight",
+    "where",
+    "ignore_index",
+    "label_smoothing",
+    "soft target",
+    "z_loss",
+    "softcap",
+    "masked",
+    "focal",
+    "focal with label_smoothing",
+)
+for kind in ("categorical logits 262144x10 f32", "categorical logits 8x21x128x128 axis=1 f32"):
+    CASES += [f"{kind}, forward", f"{kind}, forward+grad"]
+    CASES += [f"{kind}, {option}, forward" for option in LOGITS_OPTIONS]
 
 
 def main() -> None:

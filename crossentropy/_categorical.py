@@ -646,6 +646,7 @@ _FOCAL_LOGITS = Loss(
     categorical=True,
     kernel=_focal_from_logits,
     plain=PLAIN_LANE,  # for gamma=0 only: the cross-entropy
+    class_major=True,
 )
 _FOCAL_PROBABILITIES = Loss(
     function="categorical_focal_loss",

@@ -88,7 +88,7 @@ class _FocalProblem(_Problem):
         self.dense = self.labels is None or self.smoothed
         if self.dense:
             # Ten work buffers of a block, not one to three: blocks a quarter the size.
-            self.block_elements = _Problem.block_elements // 4
+            self.block_elements //= 4
 
     def block_shape(self, start: int, stop: int) -> tuple[int, int]:
         """Return the laid-out shape of block ``start:stop``."""
@@ -135,6 +135,10 @@ class _FocalProblem(_Problem):
             # u = 1 - p: at a row maximum (x = m) the others' share, others / (1 + others),
             # as -expm1(-r) would give it; elsewhere p <= 1/2 and 1 - p loses nothing.
             at_max = np.equal(r, 0, out=self.mask(start, stop))
+            # The exponentials left out of the sums are 1 (a class-major block leaves out
+            # those within rounding of the maximum too, where r > 0).
+            if block.marks is not None:
+                exps = np.add(exps, block.marks, out=u)
             np.divide(exps, self.per_row(total), out=u)
             np.subtract(1, u, out=u)
             np.copyto(u, self.per_row(others / total), where=at_max)

@@ -170,7 +170,9 @@ class _Block:
     buffers of the thread that runs the block, or parts of whole arrays. ``values``
     and ``indices`` are the block's work buffers of per-row values (a row each, see
     ``_MAXIMUM`` and the others) and of indices (``_LABELS``, ``_POSITIONS``): one of
-    each, whatever the block needs, which costs less than a buffer each.
+    each, whatever the block needs, which costs less than a buffer each. ``marks``
+    holds 1.0 where a transposed block left an exponential of 1 out of the sums (see
+    :meth:`_Problem.block_losses`), 0.0 elsewhere; None in the row layout.
     """
 
     __slots__ = (
@@ -179,6 +181,7 @@ class _Block:
         "labels",
         "lse",
         "margin",
+        "marks",
         "rows",
         "spread",
         "start",
@@ -193,6 +196,7 @@ class _Block:
         self.rows = _row_indices(stop - start)
         self.values = values
         self.indices = indices
+        self.marks: Any = None
         self.labels: Any = None
         self.hard: Any = None
         self.target_weight: Any = None
@@ -253,9 +257,6 @@ class _Problem:
     from them instead of sums of its own.
     """
 
-    # Elements of a block: a subclass with more work buffers may take smaller blocks.
-    block_elements = _BLOCK_ELEMENTS
-
     def __init__(
         self,
         call: Prepared,
@@ -269,6 +270,8 @@ class _Problem:
         self.n_rows = n_rows
         self.n_classes = n_classes
         self.class_major = call.class_major
+        # Elements of a block: a subclass with more work buffers may take smaller blocks.
+        self.block_elements = _CLASS_MAJOR_BLOCK_ELEMENTS if call.class_major else _BLOCK_ELEMENTS
         # Rows per b of a class-major call, (B, C, S): S.
         self.span = logits.shape[2] if call.class_major else n_rows
         dtype = logits.dtype.type
@@ -351,14 +354,14 @@ class _Problem:
     def run(self) -> None:
         """Run every block of the call, on every core.
 
-        Blocks hold ``block_elements`` elements (class-major blocks
-        ``_CLASS_MAJOR_BLOCK_ELEMENTS``, within one ``b``), the last of a ``b`` fewer.
+        Blocks hold ``block_elements`` elements (class-major blocks within one ``b``),
+        the last of a ``b`` fewer.
         A call of fewer than ``_FEW_BLOCKS`` blocks but work for two threads has an even
         number of them instead, of equal size, so that two threads share them evenly.
         They depend on the shape alone.
         """
         n_rows, n_classes = self.n_rows, self.n_classes
-        elements = _CLASS_MAJOR_BLOCK_ELEMENTS if self.class_major else self.block_elements
+        elements = self.block_elements
         span = self.span
         n_spans = n_rows // span if span else 0
         block_rows = max(1, elements // n_classes)
@@ -549,6 +552,7 @@ class _Problem:
                     # than comparing: no boolean to convert, and no pass before exp.
                     np.floor(work, out=is_max)
                 np.subtract(work, is_max, out=work)
+                block.marks = is_max
                 # Sums over axis 0 add the classes of each row in order, whatever the
                 # row's place in the block; a product with ones (BLAS) is faster, but
                 # its rounding depends on that place, and so on the thread count.

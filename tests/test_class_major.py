@@ -16,7 +16,7 @@ import pytest
 
 import crossentropy as ce
 from crossentropy import _kernel, _prepare
-from crossentropy._categorical import _LOGITS
+from crossentropy._categorical import _FOCAL_LOGITS, _LOGITS
 
 CCE = ce.categorical_cross_entropy_with_logits
 
@@ -375,3 +375,54 @@ def test_a_forward_pass_does_not_copy_the_logits(rng):
     # Nothing of the logits' size: one per-row array (1/C of it, the losses), and the
     # per-block values of each thread.
     assert peak < logits.nbytes / 8
+
+
+FOCAL = ce.categorical_focal_loss_with_logits
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize(
+    "option", ["none", "class_weight", "where", "label_smoothing", "soft", "soft_and_weights"]
+)
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_the_focal_loss_equals_its_rows_path(rng, monkeypatch, option, gamma):
+    # Class-major blocks against the rows of the same logits with the class axis last:
+    # integer targets alone (the sums of the cross-entropy), and the dense path.
+    soft = option.startswith("soft")
+    logits, target = _arrays(rng, (2, 5, 3, 7), soft=soft)
+    # Ties, and a tie by rounding: exponentials of 1 that class-major blocks leave out.
+    logits[0, :, 0, 0] = [2.0, 2.0, 1.0, 0.0, -1.0]
+    logits[0, :, 0, 1] = [3e-17, 0.0, -1.0, -2.0, -3.0]  # e^(0 - 3e-17) rounds to 1
+    options = {}
+    if option == "soft_and_weights":
+        options = {"class_weight": rng.uniform(0.5, 2.0, 5), "label_smoothing": 0.1}
+    elif not soft and option != "none":
+        options = _options(rng, option, (2, 3, 7), 5)
+    call = _prepare.prepare(
+        _FOCAL_LOGITS,
+        logits,
+        target,
+        return_grad=False,
+        out=None,
+        options={
+            "reduction": "mean",
+            "class_weight": None,
+            "sample_weight": None,
+            "where": None,
+            "ignore_index": None,
+            "label_smoothing": 0.0,
+            "gamma": gamma,
+            "axis": 1,
+            **options,
+        },
+    )
+    assert call.class_major
+    assert np.shares_memory(call.values, logits)
+    got = FOCAL(logits, target, axis=1, gamma=gamma, reduction="none", return_hess=True, **options)
+    moved = np.ascontiguousarray(np.moveaxis(logits, 1, -1))
+    moved_target = np.moveaxis(target, 1, -1) if soft else target
+    monkeypatch.setattr(_prepare, "_MIN_CLASS_MAJOR_RUN", 1 << 62)  # rows, as they are
+    want = FOCAL(moved, moved_target, gamma=gamma, reduction="none", return_hess=True, **options)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13, atol=1e-300)
+    for derivative, rows in zip(got[1:], want[1:], strict=True):
+        np.testing.assert_allclose(np.moveaxis(derivative, 1, -1), rows, rtol=1e-12, atol=1e-15)

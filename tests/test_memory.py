@@ -211,3 +211,85 @@ def test_categorical_probabilities_cost_at_most_a_sixteenth_of_the_input(
     with ce.num_threads(threads):
         peak = _second_call_peak(lambda: function(first, target, **options))
     assert peak < first.nbytes / 16
+
+
+LOGITS_MEMORY_CASES = [
+    "none",
+    "class_weight",
+    "class_weight balanced",
+    "sample_weight",
+    "where",
+    "ignore_index",
+    "label_smoothing",
+    "soft target",
+    "z_loss",
+    "softcap",
+    "masked",
+]
+# (N, C) rows of few classes (the general path, blocks transposed), and PyTorch's
+# (N, C, H, W) with axis=1 (class-major blocks): about 10 MiB of float32 each.
+LOGITS_LAYOUTS = {"rows": ((262_144, 10), -1), "nchw": ((8, 21, 128, 128), 1)}
+
+
+def _logits_options(rng, case, batch_shape, n_classes):
+    if case == "class_weight":
+        return {"class_weight": rng.random(n_classes) + 0.5}
+    if case == "class_weight balanced":
+        return {"class_weight": "balanced"}
+    if case == "sample_weight":
+        return {"sample_weight": rng.random(batch_shape, dtype=np.float32)}
+    if case == "where":
+        return {"where": rng.random(batch_shape) < 0.9}
+    if case == "ignore_index":
+        return {"ignore_index": -100}
+    if case == "label_smoothing":
+        return {"label_smoothing": 0.1}
+    if case == "z_loss":
+        return {"z_loss": 1e-4}
+    if case == "softcap":
+        return {"softcap": 5.0}
+    return {}
+
+
+@pytest.mark.parametrize("case", LOGITS_MEMORY_CASES)
+@pytest.mark.parametrize("layout", list(LOGITS_LAYOUTS))
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize(
+    "function",
+    [ce.categorical_cross_entropy_with_logits, ce.categorical_focal_loss_with_logits],
+    ids=lambda f: f.__name__,
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_categorical_logits_cost_at_most_a_sixteenth_of_the_input(
+    rng, function, case, layout, reduction, threads
+):
+    # The forward pass of the log-sum-exp kernel keeps the per-row values of a block
+    # only; for "none" the per-row losses returned are the output, not counted.
+    shape, axis = LOGITS_LAYOUTS[layout]
+    focal = function is ce.categorical_focal_loss_with_logits
+    if focal and case in ("z_loss", "softcap"):
+        pytest.skip("options of the cross-entropy only")
+    if layout == "nchw" and case == "soft target":
+        pytest.skip("C-contiguous class probabilities of (N, C, H, W) are copied to rows")
+    first = rng.standard_normal(shape, dtype=np.float32)
+    n_classes = shape[axis]
+    batch_shape = shape[:1] if layout == "rows" else (shape[0], *shape[2:])
+    target = rng.integers(0, n_classes, size=batch_shape)
+    options = _logits_options(rng, case, batch_shape, n_classes)
+    if case == "ignore_index":
+        target.reshape(-1)[::7] = -100
+    elif case == "soft target":
+        target = rng.dirichlet(np.ones(n_classes), size=batch_shape).astype(np.float32)
+    elif case == "masked":
+        left_out = np.expand_dims(rng.random(batch_shape) < 0.1, axis)
+        first = np.ma.masked_array(first, mask=np.broadcast_to(left_out, shape))
+    if focal:
+        options["gamma"] = 2.0
+    output = np.empty(batch_shape, np.float32).nbytes if reduction == "none" else 0
+
+    def call():
+        return function(first, target, axis=axis, reduction=reduction, **options)
+
+    with ce.num_threads(threads):
+        peak = _second_call_peak(call)
+    assert peak - output < first.nbytes / 16
