@@ -210,7 +210,7 @@ def _times(weight: Any, values: Any, out: Any, *, positive: bool) -> Any:
 
     `positive` says that `weight` holds no 0: then the product needs no check.
     """
-    if positive and np.ndim(weight):
+    if positive and not (np.ndim(weight) == 0 and weight == 1):
         return np.multiply(weight, values, out=out)
     return weighted_product(weight, values, out=out)
 
@@ -342,8 +342,12 @@ class _Problem:
         # sum_c w_c: a block takes those of its labels, the same numbers as forming
         # them per row. Where none is 0, their products need no check for 0.
         self.label_hard = self.label_target = None
-        self.positive_hard = self.positive_target = False
-        if call.class_weight is not None:
+        # (Probability targets form A per row, and check it.)
+        self.positive_hard = bool(self.hard_scalar != 0)
+        self.positive_target = call.labels is not None and bool(
+            self.hard_scalar + self.label_share != 0
+        )
+        if call.class_weight is not None and call.labels is not None:
             self.label_hard = self.hard_fraction * call.class_weight
             self.label_target = self.label_hard + self.label_share
             self.positive_hard = bool(self.label_hard.all())

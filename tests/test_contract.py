@@ -287,10 +287,13 @@ def test_float32_tiny_weights_give_finite_exact_gradients(rng):
     np.testing.assert_allclose(grad, plain_grad, rtol=1e-6)
 
 
-@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft"])
+@pytest.mark.parametrize("soft", [False, True, "class_weight"], ids=["labels", "soft", "soft+w"])
 def test_minus_inf_row_whose_target_weighs_nothing_has_zero_gradient(soft):
     x = np.array([[-np.inf, -np.inf, -np.inf], [1.0, 2.0, 0.5]])
-    if soft:
+    if soft == "class_weight":  # a target on a class of weight 0
+        target = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        loss, grad = CCE(x, target, class_weight=[0.0, 1.0, 1.0], return_grad=True)
+    elif soft:
         target = np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         with pytest.warns(ce.ProbabilitySumWarning):
             loss, grad = CCE(x, target, return_grad=True)
