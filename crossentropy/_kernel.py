@@ -40,6 +40,18 @@ that holds a call, :meth:`_Problem.target_sums` and :meth:`_Problem.rows_summed`
 The gradient may be asked for in the place of the logits (``grad_rows`` is
 ``values``): what the chain rule of the soft cap needs of them is taken first.
 
+Plain calls
+-----------
+A call with integer labels and no option (:func:`plain_call` in ``_prepare``), the call
+a training loop makes thousands of times on small batches, takes a lane of its own,
+:func:`plain_cross_entropy`: the same formulas on blocks in the row layout, with the
+row sums of :func:`_sum_others`, but with neither :class:`Prepared` nor
+:class:`_Problem`, whose setup costs several times the arithmetic of a small call.
+Large blocks whose row maxima lie in ``[0, log(max) - log(C) - 1]`` take ``e^x``
+without the shift and scale their sums by ``e^-m``: one pass less. Rows of few classes
+(``_MAX_TRANSPOSED_CLASSES``) go to :class:`_Problem` from ``_PLAIN_TRANSPOSED_ELEMENTS``
+on, where the transposed layout wins.
+
 Tiles of classes
 ----------------
 A caller that cannot hold whole rows (the fused linear layer) gives the kernel tiles of

@@ -239,3 +239,18 @@ def with_logits(loss: Loss) -> Loss:
 def parametrize(entries: tuple[Loss, ...], argname: str = "loss") -> Any:
     """Parametrize a test over `entries`, each test id the loss's name."""
     return pytest.mark.parametrize(argname, entries, ids=[loss.name for loss in entries])
+
+
+def by_name(name: str) -> Loss:
+    """Return the loss of the registry named `name`."""
+    return next(loss for loss in ALL if loss.name == name)
+
+
+def public_options(name: str, **changes: Any) -> dict[str, Any]:
+    """Return the options of loss `name` at their defaults (no return flags), with `changes`."""
+    options = {
+        key: value
+        for key, value in by_name(name).options.items()
+        if key not in ("return_grad", "return_hess", "out")
+    }
+    return {**options, **changes}

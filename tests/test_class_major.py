@@ -18,6 +18,8 @@ import crossentropy as ce
 from crossentropy import _kernel, _prepare
 from crossentropy._categorical import _FOCAL_LOGITS, _LOGITS
 
+from . import losses
+
 CCE = ce.categorical_cross_entropy_with_logits
 
 
@@ -33,18 +35,7 @@ def small_blocks(monkeypatch):
 
 def _is_class_major(logits, target, axis=1, **options):
     """Whether a call of the logits loss gets class-major blocks that view `logits`."""
-    full = {
-        "reduction": "mean",
-        "class_weight": None,
-        "sample_weight": None,
-        "where": None,
-        "ignore_index": None,
-        "label_smoothing": 0.0,
-        "z_loss": 0.0,
-        "softcap": None,
-        "axis": axis,
-        **options,
-    }
+    full = losses.public_options("categorical_cross_entropy_with_logits", axis=axis, **options)
     call = _prepare.prepare(_LOGITS, logits, target, return_grad=False, out=None, options=full)
     return call.class_major and np.shares_memory(call.values, logits)
 

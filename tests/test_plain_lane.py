@@ -16,20 +16,11 @@ from crossentropy import _kernel
 from crossentropy._categorical import _LOGITS
 from crossentropy._prepare import plain_call
 
-from . import reference
+from . import losses, reference
 from .test_extreme import _mp_categorical, _mp_softmax_minus_target
 
-OPTIONS = {
-    "reduction": "mean",
-    "class_weight": None,
-    "sample_weight": None,
-    "where": None,
-    "ignore_index": None,
-    "label_smoothing": 0.0,
-    "z_loss": 0.0,
-    "softcap": None,
-    "axis": -1,
-}
+# The options of the public function, at their defaults.
+OPTIONS = losses.public_options("categorical_cross_entropy_with_logits")
 
 
 def _takes_the_lane(logits, labels, **options):
