@@ -35,8 +35,11 @@ a :class:`Prepared` gets them:
   targets: a row whose target weighs 0 still has it.
 
 Rows are processed in blocks that stay in cache, and blocks are spread over threads.
-The focal loss (``_focal``) runs on the same blocks, through two hooks of the class
-that holds a call, :meth:`_Problem.target_sums` and :meth:`_Problem.rows_summed`.
+Each block's sums become its losses (weighted, and summed for a mean or a sum) before
+the next block: a call keeps no per-row array but the losses it returns. The focal
+loss (``_focal``) runs on the same blocks, through hooks of the class that holds a
+call, :meth:`_Problem.target_sums`, :meth:`_Problem.block_losses` and
+:meth:`_Problem.gradient`.
 The gradient may be asked for in the place of the logits (``grad_rows`` is
 ``values``): what the chain rule of the soft cap needs of them is taken first.
 
