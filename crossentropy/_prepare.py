@@ -1395,9 +1395,9 @@ def plain_call(first: object, target: object, options: dict[str, Any]) -> PlainC
     its neutral value (None, or 0 for ``label_smoothing``, ``z_loss`` and ``gamma``).
     The logits come back as ``(N, C)`` rows in the computation dtype (converted as
     :func:`prepare` converts them; a view where possible) and the labels as ``N``
-    ``intp``. Nothing here raises: a call that is anything else, valid or not, takes
-    the general path, whose checks raise the errors. These checks cost a few
-    microseconds, against tens for :func:`prepare`.
+    integers (a view where possible). Nothing here raises: a call that is anything
+    else, valid or not, takes the general path, whose checks raise the errors. These
+    checks cost a few microseconds, against tens for :func:`prepare`.
     """
     if type(first) is not np.ndarray or type(target) is not np.ndarray:
         return None
@@ -1416,10 +1416,7 @@ def plain_call(first: object, target: object, options: dict[str, Any]) -> PlainC
     if reduction is None or target.view(_UNSIGNED[target.itemsize]).max() >= shape[-1]:
         return None
     logits: FloatArray = first.astype(computation_dtype(first.dtype), copy=False)
-    labels = target.reshape(-1)
-    if labels.dtype != np.intp:
-        labels = labels.astype(np.intp)
-    return PlainCall(logits.reshape(-1, shape[-1]), labels, reduction, shape)
+    return PlainCall(logits.reshape(-1, shape[-1]), target.reshape(-1), reduction, shape)
 
 
 def evaluate_plain(
@@ -1444,6 +1441,8 @@ def evaluate_plain(
     logits, labels, reduction, shape = call
     if not loss.plain.fits(*logits.shape):
         return None
+    if labels.dtype != np.intp:
+        labels = labels.astype(np.intp)
     grad = rows = None
     copy_back = False
     if out is not None:
