@@ -55,6 +55,10 @@ def _focal_from_logits(call: Prepared) -> Any:
 # row: it takes this many rows.
 _PROBABILITY_BLOCK = 1 << 13
 _GATHERED_BLOCK = 1 << 13
+# Gathered blocks of the cross-entropy grow up to this factor, while they hold at most
+# 1/_GROWTH_SHARE of the rows.
+_MAX_GROWTH = 2
+_GROWTH_SHARE = 4
 
 
 def _dense_target_weights(
@@ -117,6 +121,11 @@ def _from_probabilities(call: Prepared) -> Any:
     gathered = call.labels is not None and call.plan.label_smoothing == 0
     # A gathered block's temporaries hold one value per row, a dense one per element.
     step = _GATHERED_BLOCK if gathered else max(1, _PROBABILITY_BLOCK // n_classes)
+    plain = call.row_weight is None and call.counted is None and call.class_weight is None
+    if gathered and plain and call.plan.gamma == 0:
+        # The few temporaries of the plain cross-entropy let large calls take larger
+        # blocks, with fewer Python steps, which hold the GIL that threads contend for.
+        step *= min(_MAX_GROWTH, max(1, n_rows // (_GROWTH_SHARE * _GATHERED_BLOCK)))
     losses = None
     if call.plan.reduction == "none":
         losses = np.empty(n_rows, dtype=call.dtype)
