@@ -129,6 +129,8 @@ _FEW_BLOCKS = 8
 _TWO_THREAD_ELEMENTS = 1 << 18
 # Up to this many classes, rows are summed by einsum (see _sum_others).
 _EINSUM_CLASSES = 512
+# Elements of a block of a plain call whose rows are longer than that.
+_LONG_ROW_BLOCK_ELEMENTS = 1 << 19
 _EINSUM_ROWS = 32
 # log of the largest float32 and float64.
 _LOG_MAX = {char: math.log(float(np.finfo(char).max)) for char in "fd"}
@@ -1067,7 +1069,10 @@ def plain_cross_entropy(
         with np.errstate(invalid="ignore"):
             summed = _plain_block(values, labels, work, losses, scale=scale, limit=0.0)
         return summed if losses is None else losses
-    block_rows = max(1, _BLOCK_ELEMENTS // n_classes)
+    # Long rows (summed pairwise) gain from larger blocks; shorter ones keep blocks that
+    # split mid-size calls evenly over the threads.
+    block_elements = _LONG_ROW_BLOCK_ELEMENTS if n_classes > _EINSUM_CLASSES else _BLOCK_ELEMENTS
+    block_rows = max(1, block_elements // n_classes)
     block_sums = [0.0] * -(-n_rows // block_rows)
     # The largest row maximum for which the row sums of e^x stay finite (0: blocks too
     # small to gain from e^x take the shift).

@@ -32,7 +32,9 @@ def _takes_the_lane(logits, labels, **options):
 
 def _unshifted(n_rows, n_classes):
     """Whether a block of these rows may take e^x without the shift."""
-    block_rows = max(1, _kernel._BLOCK_ELEMENTS // n_classes)
+    long_rows = n_classes > _kernel._EINSUM_CLASSES
+    block = _kernel._LONG_ROW_BLOCK_ELEMENTS if long_rows else _kernel._BLOCK_ELEMENTS
+    block_rows = max(1, block // n_classes)
     return min(block_rows, n_rows) * n_classes >= _kernel._UNSHIFTED_ELEMENTS
 
 
@@ -171,7 +173,7 @@ def test_nan_and_unbounded_rows(n_classes, n_rows):
 
 @pytest.mark.parametrize("n_classes", [50, 300, 1000])
 def test_results_do_not_depend_on_the_thread_count(rng, n_classes):
-    n_rows = 3 * 2**18 // n_classes  # several blocks, split over the threads
+    n_rows = 3 * 2**19 // n_classes  # several blocks, split over the threads
     logits = rng.normal(size=(n_rows, n_classes)).astype(np.float32)
     logits[::97] -= 10  # some blocks with negative maxima: the shifted form
     labels = rng.integers(0, n_classes, size=n_rows)
