@@ -107,7 +107,7 @@ _UNSHIFTED_ELEMENTS = 1 << 14
 # Plain calls of few classes from this many elements take the transposed layout.
 _PLAIN_TRANSPOSED_ELEMENTS = 1 << 15
 # Plain calls of up to this many elements skip the runtime and its kept buffers.
-_TINY_ELEMENTS = 1 << 14
+_TINY_ELEMENTS = 1 << 15
 # Row indices of small blocks.
 _ROWS = np.arange(1 << 12)
 _ROWS.flags.writeable = False
