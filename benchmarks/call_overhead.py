@@ -1,0 +1,100 @@
+"""Where the time of a small call goes: the checks, the arithmetic, and the rest.
+
+For ``categorical_cross_entropy_with_logits`` on float32 logits with integer labels
+(one thread, mean), prints the time of a whole call, of the checks that admit it to the
+lane of plain calls (``plain_call``), of the lane's NumPy calls for its one block
+(``_plain_block``, the arithmetic of the loss), and of the NumPy code the call replaces
+(max, subtract, exp, sum, log, gather), each the best of interleaved repeats of loops
+of calls. What a call costs beyond the arithmetic is the floor of a checked call in
+pure NumPy.
+
+Usage::
+
+    python benchmarks/call_overhead.py [--shapes 1x10,64x10,64x100] [--repeats 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import crossentropy as ce
+from crossentropy import _kernel, _prepare
+
+
+def naive(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The cross-entropy as a user writes it in NumPy."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_sums = np.log(np.exp(shifted).sum(axis=1))
+    return float((log_sums - shifted[np.arange(len(labels)), labels]).mean())
+
+
+def best_of_interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Return the best time of one call of each, in microseconds, from loops of calls."""
+    number = 2000
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                call()
+            best[name] = min(best[name], (time.perf_counter() - start) / number * 1e6)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", default="1x10,1x1000,64x10,64x100")
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    ce.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    options = {
+        "reduction": "mean",
+        "class_weight": None,
+        "sample_weight": None,
+        "where": None,
+        "ignore_index": None,
+        "label_smoothing": 0.0,
+        "z_loss": 0.0,
+        "softcap": None,
+        "axis": -1,
+    }
+    print("| logits | whole call (us) | checks | arithmetic | rest | naive NumPy | call / naive |")
+    print("| --- | --: | --: | --: | --: | --: | --: |")
+    for shape in args.shapes.split(","):
+        n_rows, n_classes = (int(size) for size in shape.split("x"))
+        logits = rng.standard_normal((n_rows, n_classes), dtype=np.float32)
+        labels = rng.integers(0, n_classes, n_rows)
+        work = np.empty_like(logits)
+
+        def arithmetic(logits=logits, labels=labels, work=work) -> float:
+            with np.errstate(invalid="ignore"):
+                return _kernel._plain_block(logits, labels, work, None, scale=None, limit=0.0)
+
+        times = best_of_interleaved(
+            {
+                "call": lambda logits=logits, labels=labels: (
+                    ce.categorical_cross_entropy_with_logits(logits, labels)
+                ),
+                "checks": lambda logits=logits, labels=labels: _prepare.plain_call(
+                    logits, labels, options
+                ),
+                "arithmetic": arithmetic,
+                "naive": lambda logits=logits, labels=labels: naive(logits, labels),
+            },
+            args.repeats,
+        )
+        rest = times["call"] - times["checks"] - times["arithmetic"]
+        print(
+            f"| {shape} f32 | {times['call']:.1f} | {times['checks']:.1f} | "
+            f"{times['arithmetic']:.1f} | {rest:.1f} | {times['naive']:.1f} | "
+            f"{times['call'] / times['naive']:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
