@@ -74,6 +74,7 @@ classes, shifting by the overall maximum.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -161,18 +162,39 @@ def _sum_others(exps: FloatArray, at_top: Any, row_max: Any) -> Any:
     blocks of ``_EINSUM_ROWS`` rows or more; the call costs more on fewer) are summed
     by ``einsum``, several times faster than ``sum(axis=1)`` over short rows,
     to a few units in the last place (at most 3 seen, for 512 equal terms, where
-    errors add up most); longer rows by NumPy's pairwise sums, whose error does not
-    grow with the row. Both sum each row on its own, in an order that does not depend
-    on the other rows of the block (a BLAS product with ones would be faster still,
-    but its sums change with the rows around them, and so with the thread count). A
-    row whose maximum is +inf gets NaN (``m - m``, which is put at ``k`` in place of
-    0), as one of NaNs or all -inf does on its own.
+    errors add up most); longer rows in equal parts of that size by ``einsum`` and the
+    parts' sums pairwise (:func:`_einsum_part`), or, where no such part divides the
+    row, by NumPy's pairwise sums, whose error does not grow with the row. Each sums
+    each row on its own, in an order that does not depend on the other rows of the
+    block (a BLAS product with ones would be faster still, but its sums change with
+    the rows around them, and so with the thread count). A row whose maximum is +inf
+    gets NaN (``m - m``, which is put at ``k`` in place of 0), as one of NaNs or all
+    -inf does on its own.
     """
     exps.reshape(-1)[at_top] = row_max - row_max  # 0, or NaN where m is +-inf or NaN
     n_rows, n_classes = exps.shape
-    if n_classes <= _EINSUM_CLASSES and n_rows >= _EINSUM_ROWS:
-        return np.einsum("ij->i", exps)
+    if n_rows >= _EINSUM_ROWS:
+        if n_classes <= _EINSUM_CLASSES:
+            return np.einsum("ij->i", exps)
+        part = _einsum_part(n_classes)
+        if part:
+            # Equal parts of a long row by einsum, then their few sums pairwise.
+            parts = np.einsum("ijk->ij", exps.reshape(n_rows, n_classes // part, part))
+            return np.add.reduce(parts, axis=1)
     return np.add.reduce(exps, axis=1)
+
+
+@functools.cache
+def _einsum_part(n_classes: int) -> int:
+    """Return the longest part of at most ``_EINSUM_CLASSES`` classes that divides a row.
+
+    0 where no part of at least an eighth of that divides it (a prime number of classes,
+    say): such rows are summed pairwise whole.
+    """
+    for part in range(_EINSUM_CLASSES, _EINSUM_CLASSES // 8 - 1, -1):
+        if n_classes % part == 0:
+            return part
+    return 0
 
 
 class _Block:
