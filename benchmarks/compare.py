@@ -686,9 +686,12 @@ def peak_memory(threads: int) -> dict[str, dict[str, float]]:
     return fractions
 
 
-def exp_bound(threads: int, repeats: int) -> float:
-    """Best time of one np.exp over 16384x1000 float32 logits into `out`, over threads."""
-    logits = np.random.default_rng(0).standard_normal((16384, 1000), dtype=np.float32)
+def exp_bound(threads: int, repeats: int, shape: tuple[int, ...] = (16384, 1000)) -> float:
+    """Best time of one np.exp over float32 logits of `shape` into `out`, over threads.
+
+    The logits are split over the threads along their first axis.
+    """
+    logits = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     out = np.empty_like(logits)
     bounds = np.linspace(0, len(logits), threads + 1).astype(int)
     blocks = [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
@@ -950,6 +953,8 @@ def main() -> None:
     exp_ms = {}
     if any(case.threads is None for case in cases):
         exp_ms = {threads: exp_bound(threads, repeats) * 1e3 for threads in thread_counts}
+    nchw = {case.key: case for case in cases if case.group == "nchw"}
+    nchw_exp_ms = exp_bound(2, repeats, NCHW_SHAPE) * 1e3 if nchw else None
     linear: dict[int, dict[str, Any]] = {}
     if "i" in keys:
         for threads in thread_counts:
@@ -983,6 +988,14 @@ def main() -> None:
     if linear:
         passed &= print_linear(linear)
         print()
+    if nchw_exp_ms is not None:
+        # NumPy's floor for PyTorch's layout: what one exp pass alone costs beside the peer.
+        line = f"one np.exp over the {NCHW_SHAPE} f32 logits on 2 threads: {nchw_exp_ms:.2f} ms"
+        for case in nchw.values():
+            theirs_ms = case.results.get(2, {}).get("theirs_ms")
+            if theirs_ms:
+                line += f"; {nchw_exp_ms / theirs_ms:.2f} x {case.peer} ({case.key})"
+        print(line)
     forward = cases[0].results if cases and cases[0].key == "a" else None
     for threads, exp_time in exp_ms.items():
         line = (
@@ -1019,6 +1032,7 @@ def main() -> None:
             "results": linear,
         },
         "exp_ms": exp_ms,
+        "nchw_exp_ms": nchw_exp_ms,
         "size_map": {
             "threads": size_map.THREADS,
             "sample_seconds": sample_seconds,
