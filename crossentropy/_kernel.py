@@ -109,11 +109,9 @@ _UNSHIFTED_ELEMENTS = 1 << 14
 _PLAIN_TRANSPOSED_ELEMENTS = 1 << 15
 # Plain calls of up to this many elements skip the runtime and its kept buffers.
 _TINY_ELEMENTS = 1 << 15
-# Row indices of small blocks.
-_ROWS = np.arange(1 << 12)
-_ROWS.flags.writeable = False
-# Row indices of the blocks of _Problem: grown to the largest block seen, never written.
-_ROW_INDICES = [_ROWS]
+# Row indices of blocks (see _row_indices): grown to the largest block seen, never written.
+_ROW_INDICES = [np.arange(1 << 12)]
+_ROW_INDICES[0].flags.writeable = False
 # Rows of the per-row work buffer of a block (see _Block): the row maxima, then the
 # losses (formed once the maxima are used); the sums of the others; the ties of the
 # maxima, then log(1 + others); the margins; the smoothing sums; lse; a_y; A; the row
@@ -1135,18 +1133,18 @@ def _plain_block(
     ``limit > 0`` the block takes ``e^x`` if its row maxima all lie in ``[0, limit]``.
     """
     n, n_classes = block.shape
-    offsets = _ROWS[:n] if n <= _ROWS.size else np.arange(n)
-    offsets = offsets * n_classes
+    rows = _row_indices(n)
+    offsets = rows * n_classes
     # Flat positions: a take from a flat view costs half a gather by (row, column).
     top = block.argmax(axis=1)
     at_top = offsets + top
     at_label = offsets + labels
     flat = work.reshape(-1)  # work is C-contiguous
-    rows = None if block.flags.c_contiguous else np.arange(n)
-    row_max = np.take(block.reshape(-1), at_top) if rows is None else block[rows, top]
+    contiguous = block.flags.c_contiguous
+    row_max = np.take(block.reshape(-1), at_top) if contiguous else block[rows, top]
     shrink = None
     if limit > 0 and row_max.min() >= 0 and row_max.max() <= limit:
-        at = np.take(block.reshape(-1), at_label) if rows is None else block[rows, labels]
+        at = np.take(block.reshape(-1), at_label) if contiguous else block[rows, labels]
         shifted_label = at - row_max  # x_y - m <= 0
         np.exp(block, out=work)
         shrink = np.exp(-row_max)
