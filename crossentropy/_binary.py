@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._dispatch import evaluate
-from ._prepare import Loss, Prepared, RowParts, part, weighted_product
+from ._prepare import Loss, Prepared, buffered_part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
     BinaryFocalOptions,
@@ -34,13 +34,6 @@ __all__ = [
 
 # Bytes of one block of each work buffer: the handful of buffers stays in the L2 cache.
 _BLOCK_BYTES = 1 << 19
-
-
-def _part(values: Any, start: int, stop: int, name: str) -> Any:
-    """Return elements ``start:stop`` of per-element values, parts in this thread's buffer."""
-    if isinstance(values, RowParts):
-        return values.part(start, stop, scratch(name, (stop - start,), values.dtype))
-    return part(values, start, stop)
 
 
 def _weighted_quotient(weight: Any, values: FloatArray) -> Any:
@@ -120,7 +113,7 @@ class _Binary:
         """Compute one block into the losses (or a buffer) and the gradient; return its sum."""
         losses = buffers[0] if self.losses is None else self.losses[start:stop]
         # The smoothed target and the weights of the two terms.
-        target = _part(self.target, start, stop, "binary-target")
+        target = buffered_part(self.target, start, stop, "binary-target")
         hard, share = self.smoothing
         if target.dtype.kind == "f" and target.dtype != self.dtype:
             # Floats of another dtype are read in the computation dtype first.
@@ -134,7 +127,7 @@ class _Binary:
         negative = np.subtract(1, target, out=buffers[2])
         positive = target
         if self.pos_weight is not None:
-            pos_weight = _part(self.pos_weight, start, stop, "binary-pos-weight")
+            pos_weight = buffered_part(self.pos_weight, start, stop, "binary-pos-weight")
             positive = np.multiply(target, pos_weight, out=buffers[1])
         if self.balance is not None:
             negative *= self.balance[0]
@@ -149,7 +142,7 @@ class _Binary:
         if self.negated_terms:
             np.negative(losses, out=losses)
         summed = float(losses.sum(dtype=np.float64))
-        weight = _part(self.weight, start, stop, "binary-weight")
+        weight = buffered_part(self.weight, start, stop, "binary-weight")
         if weight is not None:
             losses *= weight
             _zero_where_zero(losses, weight)

@@ -10,7 +10,7 @@ import numpy.typing as npt
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
 from ._kernel import PLAIN_LANE, softmax_cross_entropy
-from ._prepare import Loss, Prepared, RowParts, part, weighted_product
+from ._prepare import Loss, Prepared, buffered_part, part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
     CategoricalFocalOptions,
@@ -181,11 +181,7 @@ def _probability_block(
         clipped = np.clip(picked, low, high)
         terms = weighted_product(weights, _focal_terms(clipped, gamma))
         row_losses = np.asarray(terms if terms.ndim == 1 else terms.sum(axis=1), dtype=dtype)
-    row_weight = call.row_weight
-    if isinstance(row_weight, RowParts):
-        row_weight = row_weight.part(
-            start, stop, scratch("probability-weight", (stop - start,), row_weight.dtype)
-        )
+    row_weight = buffered_part(call.row_weight, start, stop, "probability-weight")
     if row_weight is not None:
         row_losses = weighted_product(row_weight, row_losses)
     if call.grad_rows is not None:

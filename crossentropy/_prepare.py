@@ -28,8 +28,7 @@ from ._reduction import (
     SAFE_TOTALS,
     gradient_scale,
     power_of_two_exponent,
-    reduce,
-    reduce_sum,
+    reduce_kernel_result,
     smoothing,
     total_weight,
 )
@@ -75,6 +74,7 @@ __all__ = [
     "balance_totals",
     "balanced_weight",
     "broadcast_part",
+    "buffered_part",
     "count_targets",
     "evaluate_numpy",
     "evaluate_plain",
@@ -238,13 +238,6 @@ def flat(array: np.ndarray[Any, Any]) -> Any:
     return Broadcast(array, array.shape)
 
 
-def _bool_part(values: Any, start: int, stop: int, name: str) -> Any:
-    """Return rows ``start:stop`` of flat booleans, copied into this thread's buffer `name`."""
-    if isinstance(values, RowParts):
-        return values.part(start, stop, scratch(name, (stop - start,), np.dtype(np.bool_)))
-    return values[start:stop]
-
-
 class Counted(RowParts):
     """Which rows count: those every one of `kept` keeps and none of `dropped` drops.
 
@@ -273,10 +266,10 @@ class Counted(RowParts):
         counted = np.ones(stop - start, dtype=np.bool_) if out is None else out[: stop - start]
         counted[...] = True
         for kept in self.kept:
-            counted &= _bool_part(kept, start, stop, "counted-part")
+            counted &= buffered_part(kept, start, stop, "counted-part")
         for dropped in self.dropped:
             # Kept and not dropped: a > b for booleans.
-            np.greater(counted, _bool_part(dropped, start, stop, "counted-part"), out=counted)
+            np.greater(counted, buffered_part(dropped, start, stop, "counted-part"), out=counted)
         if self.labels is not None:
             labels = part(self.labels, start, stop)
             counted &= labels != self.ignore_index
@@ -367,6 +360,17 @@ def part(values: Any, start: int, stop: int | None) -> Any:
     if isinstance(values, RowParts):
         return values.part(start, values.size if stop is None else stop)
     return values if np.ndim(values) == 0 else values[start:stop]
+
+
+def buffered_part(values: Any, start: int, stop: int, name: str) -> Any:
+    """Return :func:`part` of `values`, with the rows of :class:`RowParts` formed in place.
+
+    Into this thread's work buffer `name` (see :func:`scratch`), kept from call to call,
+    instead of a new array.
+    """
+    if isinstance(values, RowParts):
+        return values.part(start, stop, scratch(name, (stop - start,), values.dtype))
+    return part(values, start, stop)
 
 
 def whole(values: Any) -> Any:
@@ -712,10 +716,9 @@ class Prepared:
     def outcome(self, losses: Any) -> Outcome:
         """Reduce a kernel's result, finish the gradient, and return both with ``D``."""
         plan = self.plan
-        if isinstance(losses, np.ndarray):
-            loss = reduce(losses.reshape(plan.batch_shape), plan.reduction, self.total)
-        else:
-            loss = reduce_sum(losses, plan.reduction, self.total, self.dtype)
+        loss = reduce_kernel_result(
+            losses, plan.reduction, self.total, plan.batch_shape, self.dtype
+        )
         for shaped, rows in ((self.grad, self.grad_rows), (self.hess, self.hess_rows)):
             if shaped is not None and not np.shares_memory(shaped, rows):
                 assert rows is not None
@@ -792,15 +795,6 @@ def _inside_unit_interval(values: np.ndarray[Any, Any], counted: Any) -> bool:
     return bool(values.min() >= 0 and values.max() <= 1)  # NaN fails
 
 
-def _counted_part(counted: Any, start: int, stop: int) -> Any:
-    """Return rows ``start:stop`` of `counted` in this thread's buffer (None: all)."""
-    if counted is None:
-        return None
-    if isinstance(counted, RowParts):
-        return counted.part(start, stop, scratch("check-counted", (stop - start,), counted.dtype))
-    return counted[start:stop]
-
-
 def _check_labels(plan: Plan, labels: Any, counted: Counted | None) -> None:
     """Raise unless every counted class index lies in ``[0, C)``."""
     n_classes = plan.n_classes
@@ -812,7 +806,7 @@ def _check_labels(plan: Plan, labels: Any, counted: Counted | None) -> None:
 
         def is_valid(start: int, stop: int) -> bool:
             block = part(labels, start, stop)
-            counted_block = _counted_part(counted, start, stop)
+            counted_block = buffered_part(counted, start, stop, "check-counted")
             if not np.any(counted_block):
                 return True
             block = block[counted_block]
@@ -844,7 +838,7 @@ def _check_probability_rows(rows: FloatArray, name: str, counted: Any) -> None:
 
     def check(start: int, stop: int) -> tuple[bool, int, Any]:
         block = rows[start:stop]
-        counted_block = _counted_part(counted, start, stop)
+        counted_block = buffered_part(counted, start, stop, "check-counted")
         valid = _inside_unit_interval(block, counted_block)
         sums = block @ ones
         off, example = rows_off_one(sums, counted_block)
@@ -902,7 +896,7 @@ def _binary_target(
         return values.view(np.uint8) if values.dtype.kind == "b" else values
 
     def is_valid(start: int, stop: int) -> bool:
-        block = values[start:stop][_counted_part(counted, start, stop)]
+        block = values[start:stop][buffered_part(counted, start, stop, "check-counted")]
         if block.size == 0:
             return True
         low, high = block.min(), block.max()
@@ -926,7 +920,7 @@ def _check_binary_probabilities(plan: Plan, values: FloatArray, counted: Counted
     _check_in_blocks(
         plan,
         lambda start, stop: _inside_unit_interval(
-            values[start:stop], _counted_part(counted, start, stop)
+            values[start:stop], buffered_part(counted, start, stop, "check-counted")
         ),
         lambda: check_unit_interval(values, name, counted.whole()),
         1,
@@ -1386,7 +1380,12 @@ class PlainCall(NamedTuple):
     shape: tuple[int, ...]
 
 
-def plain_call(first: object, target: object, options: dict[str, Any]) -> PlainCall | None:
+def plain_call(
+    first: object,
+    target: object,
+    options: dict[str, Any],
+    fits: Callable[[int, int], bool] | None = None,
+) -> PlainCall | None:
     """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
 
     A plain call: logits of shape ``(..., C)`` with at least one row and two axes, a
@@ -1397,7 +1396,9 @@ def plain_call(first: object, target: object, options: dict[str, Any]) -> PlainC
     :func:`prepare` converts them; a view where possible) and the labels as ``N``
     integers (a view where possible). Nothing here raises: a call that is anything
     else, valid or not, takes the general path, whose checks raise the errors. These
-    checks cost a few microseconds, against tens for :func:`prepare`.
+    checks cost a few microseconds, against tens for :func:`prepare`. With `fits`
+    (a lane's, see :class:`Lane`), a call of ``(N, C)`` rows that it does not take is
+    None too, before anything is converted.
     """
     if type(first) is not np.ndarray or type(target) is not np.ndarray:
         return None
@@ -1414,6 +1415,8 @@ def plain_call(first: object, target: object, options: dict[str, Any]) -> PlainC
     reduction = _plain_options(options, len(shape)) if plain_arrays else None
     # One reduction checks both ends: viewed as unsigned, a negative label is >= C.
     if reduction is None or target.view(_UNSIGNED[target.itemsize]).max() >= shape[-1]:
+        return None
+    if fits is not None and not fits(target.size, shape[-1]):
         return None
     logits: FloatArray = first.astype(computation_dtype(first.dtype), copy=False)
     return PlainCall(logits.reshape(-1, shape[-1]), target.reshape(-1), reduction, shape)
@@ -1435,12 +1438,10 @@ def evaluate_plain(
     """
     if loss.plain is None:
         return None
-    call = plain_call(first, target, options)
+    call = plain_call(first, target, options, loss.plain.fits)
     if call is None:
         return None
     logits, labels, reduction, shape = call
-    if not loss.plain.fits(*logits.shape):
-        return None
     if labels.dtype != np.intp:
         labels = labels.astype(np.intp)
     grad = rows = None
@@ -1458,10 +1459,7 @@ def evaluate_plain(
         assert rows is not None
         grad[...] = rows.reshape(shape)
     n_rows = logits.shape[0]
-    if isinstance(losses, np.ndarray):
-        value = reduce(losses.reshape(shape[:-1]), reduction, n_rows)
-    else:
-        value = reduce_sum(losses, reduction, n_rows, logits.dtype)
+    value = reduce_kernel_result(losses, reduction, n_rows, shape[:-1], logits.dtype)
     return Outcome(value, grad, float(n_rows), None)
 
 

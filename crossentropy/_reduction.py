@@ -20,6 +20,7 @@ __all__ = [
     "gradient_scale",
     "power_of_two_exponent",
     "reduce",
+    "reduce_kernel_result",
     "reduce_sum",
     "smoothing",
     "total_weight",
@@ -95,3 +96,20 @@ def reduce_sum(summed: float, reduction: Reduction, total: float, dtype: np.dtyp
     if total == 0:
         return dtype.type(np.nan)
     return dtype.type(summed / total)
+
+
+def reduce_kernel_result(
+    losses: Any,
+    reduction: Reduction,
+    total: float,
+    batch_shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+) -> Any:
+    """Reduce what a kernel returns: per-row losses (an array) or their float64 sum.
+
+    Per-row losses come back in `batch_shape` for ``"none"``; see :func:`reduce` and
+    :func:`reduce_sum`.
+    """
+    if isinstance(losses, np.ndarray):
+        return reduce(losses.reshape(batch_shape), reduction, total)
+    return reduce_sum(losses, reduction, total, dtype)
