@@ -171,6 +171,27 @@ def test_binary_options_cost_at_most_a_sixteenth_of_the_input(rng, function, cas
     assert peak < first.nbytes / 16
 
 
+def _categorical_options(rng, case, batch_shape, n_classes, weight_dtype):
+    """The options of a memory case of a categorical loss (the targets aside)."""
+    if case == "class_weight":
+        return {"class_weight": rng.random(n_classes) + 0.5}
+    if case == "class_weight balanced":
+        return {"class_weight": "balanced"}
+    if case == "sample_weight":
+        return {"sample_weight": rng.random(batch_shape, dtype=weight_dtype)}
+    if case == "where":
+        return {"where": rng.random(batch_shape) < 0.9}
+    if case == "ignore_index":
+        return {"ignore_index": -100}
+    if case == "label_smoothing":
+        return {"label_smoothing": 0.1}
+    if case == "z_loss":
+        return {"z_loss": 1e-4}
+    if case == "softcap":
+        return {"softcap": 5.0}
+    return {}
+
+
 CATEGORICAL_MEMORY_CASES = [
     "none",
     "where",
@@ -196,20 +217,9 @@ def test_categorical_probabilities_cost_at_most_a_sixteenth_of_the_input(
     n_rows, n_classes = 200_000, 10  # 16 MiB of float64
     first = rng.dirichlet(np.ones(n_classes), size=n_rows)
     target = rng.integers(0, n_classes, size=n_rows)
-    options: dict[str, object] = {}
-    if case == "where":
-        options["where"] = rng.random(n_rows) < 0.9
-    elif case == "sample_weight":
-        options["sample_weight"] = rng.random(n_rows)
-    elif case == "class_weight":
-        options["class_weight"] = rng.random(n_classes) + 0.5
-    elif case == "class_weight balanced":
-        options["class_weight"] = "balanced"
-    elif case == "label_smoothing":
-        options["label_smoothing"] = 0.1
-    elif case == "ignore_index":
+    options = _categorical_options(rng, case, (n_rows,), n_classes, np.float64)
+    if case == "ignore_index":
         target[::7] = -100
-        options["ignore_index"] = -100
     elif case == "soft target":
         target = rng.dirichlet(np.ones(n_classes), size=n_rows)
     elif case == "masked":
@@ -240,26 +250,6 @@ LOGITS_MEMORY_CASES = [
 LOGITS_LAYOUTS = {"rows": ((262_144, 10), -1), "nchw": ((8, 21, 128, 128), 1)}
 
 
-def _logits_options(rng, case, batch_shape, n_classes):
-    if case == "class_weight":
-        return {"class_weight": rng.random(n_classes) + 0.5}
-    if case == "class_weight balanced":
-        return {"class_weight": "balanced"}
-    if case == "sample_weight":
-        return {"sample_weight": rng.random(batch_shape, dtype=np.float32)}
-    if case == "where":
-        return {"where": rng.random(batch_shape) < 0.9}
-    if case == "ignore_index":
-        return {"ignore_index": -100}
-    if case == "label_smoothing":
-        return {"label_smoothing": 0.1}
-    if case == "z_loss":
-        return {"z_loss": 1e-4}
-    if case == "softcap":
-        return {"softcap": 5.0}
-    return {}
-
-
 @pytest.mark.parametrize("case", LOGITS_MEMORY_CASES)
 @pytest.mark.parametrize("layout", list(LOGITS_LAYOUTS))
 @pytest.mark.parametrize("reduction", ["mean", "none"])
@@ -284,7 +274,7 @@ def test_categorical_logits_cost_at_most_a_sixteenth_of_the_input(
     n_classes = shape[axis]
     batch_shape = shape[:1] if layout == "rows" else (shape[0], *shape[2:])
     target = rng.integers(0, n_classes, size=batch_shape)
-    options = _logits_options(rng, case, batch_shape, n_classes)
+    options = _categorical_options(rng, case, batch_shape, n_classes, np.float32)
     if case == "ignore_index":
         target.reshape(-1)[::7] = -100
     elif case == "soft target":
