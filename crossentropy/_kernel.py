@@ -1077,6 +1077,8 @@ def plain_cross_entropy(
     subtracts the maxima, a few ulp apart from the shifted form. Blocks are the same
     whatever the thread count (``granule``), and so is every result, bit for bit.
     """
+    if values.ndim == 3:
+        return _plain_class_major(values, labels, reduction, grad)
     n_rows, n_classes = values.shape
     dtype = values.dtype
     # The factor s of the gradient, 1 / N for the mean, as gradient_scale gives it.
@@ -1166,6 +1168,127 @@ def _plain_block(
         at_labels -= others
         at_labels *= factor
         flat[at_label] = at_labels
+    return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
+
+
+class _Unfit(Exception):
+    """A block of a class-major plain call that its label-referenced form cannot take."""
+
+
+def _plain_class_major(
+    values: FloatArray, labels: Any, reduction: Reduction, grad: FloatArray | None
+) -> Any:
+    r"""Return the cross-entropy of a class-major plain call, or None (see below).
+
+    `values` is a C-contiguous ``(B, C, S)`` view of logits whose classes lie before
+    other axes (PyTorch's ``(N, C, H, W)``, read in place), `labels` the ``(B, S)``
+    labels, `grad` None or a C-contiguous ``(B, C, S)`` array for the gradient.
+    Blocks are ``values[b, :, s0:s1]``: ``C`` contiguous runs of positions, a stride
+    of ``S`` apart. Each position takes its label's logit ``x_y`` as reference:
+
+    .. math::
+
+        T = \sum_{c \ne y} e^{x_c - x_y}, \qquad \ell = \log(1 + T),
+
+    a sum of non-negative terms, the kernel's form with ``m = x_y`` (and so the same
+    formula where the label holds the maximum): a tiny loss keeps its relative
+    accuracy. The gradient is ``s e^{x_c - x_y} / (1 + T)`` off the label and
+    ``-s T / (1 + T)`` at it. No pass finds the maxima: a block takes a subtraction,
+    an exponential and a sum over the classes, written into the gradient where it is
+    asked for (else into a buffer of the thread), and the label's entry is put to 0
+    by flat positions before the sum.
+
+    The reference is safe where every ``T`` is finite and every ``x_y`` below
+    ``+inf``: no logit lies more than ``log(max)`` (88.7 in float32) above its
+    label's, and none is NaN or infinite where it matters. A block that finds
+    otherwise stops the call, which returns None: the caller hands it to the general
+    path, which shifts by the maxima (and gives NaN where a row's maximum is ``+inf``).
+    Blocks are fixed by the shape, and so is every result, whatever the thread count.
+    """
+    n_images, n_classes, span = values.shape
+    dtype = values.dtype
+    scale = None
+    if grad is not None:
+        scale = dtype.type(1.0 / labels.size if reduction == "mean" else 1.0)
+    losses = np.empty(labels.shape, dtype=dtype) if reduction == "none" else None
+    # Positions of a block: equal parts of each (C, S) image, at most a block's elements.
+    parts = -(-span * n_classes // _CLASS_MAJOR_BLOCK_ELEMENTS)
+    block_span = -(-span // parts)
+    parts = -(-span // block_span)
+    block_sums = [0.0] * (n_images * parts)
+
+    def run_blocks(first: int, last: int) -> None:
+        buffer = None
+        if grad is None:
+            buffer = scratch("kernel", (n_classes * block_span,), dtype)
+        # exp overflows, and inf - inf is NaN, only in blocks that _Unfit stops.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for index in range(first, last):
+                image, part = divmod(index, parts)
+                start = part * block_span
+                stop = min(start + block_span, span)
+                row_losses = None if losses is None else losses[image, start:stop]
+                block_sums[index] = _label_referenced_block(
+                    values[image],
+                    labels[image, start:stop],
+                    start,
+                    grad=None if grad is None else grad[image],
+                    buffer=buffer,
+                    losses=row_losses,
+                    scale=scale,
+                )
+
+    try:
+        run_in_ranges(run_blocks, n_images * parts, n_classes * block_span)
+    except _Unfit:
+        return None
+    return math.fsum(block_sums) if losses is None else losses
+
+
+def _label_referenced_block(
+    image: FloatArray,
+    labels: Any,
+    start: int,
+    *,
+    grad: FloatArray | None,
+    buffer: Any,
+    losses: Any,
+    scale: Any,
+) -> float:
+    """Compute positions ``start:start + len(labels)`` of one image of :func:`_plain_class_major`.
+
+    `image` holds the image's ``(C, S)`` logits, `grad` its gradient or None: then
+    `buffer` is the work buffer. Returns the float64 sum of the block's losses (0
+    where `losses` receives them). Raises :class:`_Unfit` where the label-referenced
+    form does not hold.
+    """
+    n_classes, span = image.shape
+    n = labels.shape[0]
+    stop = start + n
+    rows = _row_indices(n)
+    at_label = labels * span
+    at_label += start
+    at_label += rows
+    label_logits = np.take(image.reshape(-1), at_label)
+    if grad is None:
+        flat = buffer[: n_classes * n]
+        work = flat.reshape(n_classes, n)
+        at_label = labels * n
+        at_label += rows
+    else:
+        work = grad[:, start:stop]
+        flat = grad.reshape(-1)
+    np.subtract(image[:, start:stop], label_logits, out=work)
+    np.exp(work, out=work)
+    flat[at_label] = 0
+    others = np.add.reduce(work, axis=0)
+    if not (others.max() < math.inf and label_logits.max() < math.inf):
+        raise _Unfit
+    row_losses = np.log1p(others, out=losses)
+    if scale is not None:
+        factor = scale / (1 + others)
+        work *= factor
+        flat[at_label] = -others * factor
     return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
 
 

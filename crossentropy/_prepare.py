@@ -403,9 +403,12 @@ def in_blocks(
 class Lane(NamedTuple):
     """The lane of a loss for plain calls (see :func:`plain_call`).
 
-    ``fits(n_rows, n_classes)`` says whether the lane takes a plain call of that shape
-    (else the general path does); ``run(logits, labels, reduction, grad)`` returns
-    what the loss's kernel returns, and writes the gradient into `grad` if given.
+    ``fits(n_rows, n_classes)`` says whether the lane takes a plain call of ``(N, C)``
+    rows of that shape (else the general path does); ``run(logits, labels, reduction,
+    grad)`` takes the logits and labels of a :class:`PlainCall` (rows, or class-major),
+    returns what the loss's kernel returns, and writes the gradient into `grad` if
+    given. It may return None instead: the call then takes the general path (whatever
+    it wrote into `grad` is written again there).
     """
 
     fits: Callable[[int, int], bool]
@@ -1350,16 +1353,18 @@ _NEUTRAL: dict[str, Any] = {
 _NO_NEUTRAL = object()  # an option without a neutral value: never plain
 
 
-def _plain_options(options: dict[str, Any], ndim: int) -> Reduction | None:
-    """Return the reduction if every other option is neutral (axis: the last), else None."""
+def _plain_options(options: dict[str, Any], ndim: int) -> tuple[Reduction, int] | None:
+    """Return the reduction and the class axis (from 0) if every other option is neutral."""
     reduction = options["reduction"]
     if type(reduction) is not str or reduction not in _REDUCTIONS:
         return None
+    axis = ndim - 1
     for name, value in options.items():
         if name == "reduction":
             continue
         if name == "axis":
-            if type(value) is int and value in (-1, ndim - 1):
+            if type(value) is int and -ndim <= value < ndim:
+                axis = value % ndim
                 continue
             return None
         neutral = _NEUTRAL.get(name, _NO_NEUTRAL)
@@ -1368,16 +1373,23 @@ def _plain_options(options: dict[str, Any], ndim: int) -> Reduction | None:
         if neutral == 0 and type(value) in (float, int) and value == 0:
             continue
         return None
-    return reduction  # type: ignore[return-value]  # one of _REDUCTIONS
+    return reduction, axis  # type: ignore[return-value]  # one of _REDUCTIONS
 
 
 class PlainCall(NamedTuple):
-    """A plain call (see :func:`plain_call`): its rows, labels, reduction, input shape."""
+    """A plain call (see :func:`plain_call`): its logits, labels, reduction, input shape.
+
+    ``logits`` are ``(N, C)`` rows and ``labels`` ``N`` integers; or, for a class axis
+    before the last, ``(B, C, S)`` and ``(B, S)``: ``B`` the product of the axes
+    before the classes, ``S`` of those after. ``batch_shape`` is the shape of the
+    per-row losses.
+    """
 
     logits: FloatArray
     labels: np.ndarray[Any, Any]
     reduction: Reduction
     shape: tuple[int, ...]
+    batch_shape: tuple[int, ...]
 
 
 def plain_call(
@@ -1388,38 +1400,53 @@ def plain_call(
 ) -> PlainCall | None:
     """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
 
-    A plain call: logits of shape ``(..., C)`` with at least one row and two axes, a
-    plain ``ndarray`` of a real dtype, with the classes on the last axis; integer
-    labels of the batch shape, all in ``[0, C)``; every option but the reduction at
-    its neutral value (None, or 0 for ``label_smoothing``, ``z_loss`` and ``gamma``).
-    The logits come back as ``(N, C)`` rows in the computation dtype (converted as
-    :func:`prepare` converts them; a view where possible) and the labels as ``N``
-    integers (a view where possible). Nothing here raises: a call that is anything
-    else, valid or not, takes the general path, whose checks raise the errors. These
-    checks cost a few microseconds, against tens for :func:`prepare`. With `fits`
-    (a lane's, see :class:`Lane`), a call of ``(N, C)`` rows that it does not take is
-    None too, before anything is converted.
+    A plain call: logits with at least one row and two axes, a plain ``ndarray`` of a
+    real dtype; integer labels of the batch shape, all in ``[0, C)``; every option but
+    the reduction and the class axis at its neutral value (None, or 0 for
+    ``label_smoothing``, ``z_loss`` and ``gamma``). With the classes on the last axis
+    (or followed by axes of length 1), the logits come back as ``(N, C)`` rows in the
+    computation dtype (converted as :func:`prepare` converts them; a view where
+    possible) and the labels as ``N`` integers (a view where possible). With the classes
+    before other axes (PyTorch's ``(N, C, H, W)``), C-contiguous logits come back as a
+    ``(B, C, S)`` view and the labels as ``(B, S)``; other strides take the general
+    path. Nothing here raises: a call that is anything else, valid or not, takes the
+    general path, whose checks raise the errors. These checks cost a few microseconds,
+    against tens for :func:`prepare`. With `fits` (a lane's, see :class:`Lane`), a call
+    of ``(N, C)`` rows that it does not take is None too, before anything is converted.
     """
     if type(first) is not np.ndarray or type(target) is not np.ndarray:
         return None
     shape = first.shape
-    plain_arrays = (
+    plain = (
         len(shape) >= 2
         and first.dtype.kind in "biuf"
         and first.dtype.itemsize <= 8
         and first.size > 0
-        and target.shape == shape[:-1]
         and target.dtype.kind in "iu"
         and target.dtype.isnative
     )
-    reduction = _plain_options(options, len(shape)) if plain_arrays else None
-    # One reduction checks both ends: viewed as unsigned, a negative label is >= C.
-    if reduction is None or target.view(_UNSIGNED[target.itemsize]).max() >= shape[-1]:
+    options_met = _plain_options(options, len(shape)) if plain else None
+    if options_met is None:
         return None
-    if fits is not None and not fits(target.size, shape[-1]):
+    reduction, axis = options_met
+    n_classes = shape[axis]
+    batch_shape = shape[:axis] + shape[axis + 1 :]
+    span = math.prod(shape[axis + 1 :])
+    if (
+        target.shape != batch_shape
+        or (span > 1 and not first.flags.c_contiguous)
+        or (span == 1 and fits is not None and not fits(target.size, n_classes))
+        # One reduction checks both ends: viewed as unsigned, a negative label is >= C.
+        or target.view(_UNSIGNED[target.itemsize]).max() >= n_classes
+    ):
         return None
     logits: FloatArray = first.astype(computation_dtype(first.dtype), copy=False)
-    return PlainCall(logits.reshape(-1, shape[-1]), target.reshape(-1), reduction, shape)
+    if span > 1:
+        layout = (math.prod(shape[:axis]), n_classes, span)
+        labels = target.reshape(layout[0], span)
+        return PlainCall(logits.reshape(layout), labels, reduction, shape, batch_shape)
+    rows = logits.reshape(-1, n_classes)
+    return PlainCall(rows, target.reshape(-1), reduction, shape, batch_shape)
 
 
 def evaluate_plain(
@@ -1441,7 +1468,7 @@ def evaluate_plain(
     call = plain_call(first, target, options, loss.plain.fits)
     if call is None:
         return None
-    logits, labels, reduction, shape = call
+    logits, labels, reduction, shape, batch_shape = call
     if labels.dtype != np.intp:
         labels = labels.astype(np.intp)
     grad = rows = None
@@ -1454,12 +1481,14 @@ def evaluate_plain(
         rows = np.empty(logits.shape, dtype=logits.dtype)
         grad = rows.reshape(shape)
     losses = loss.plain.run(logits, labels, reduction, rows)
+    if losses is None:
+        return None  # a class-major call that its lane hands to the general path
     if copy_back:
         assert grad is not None
         assert rows is not None
         grad[...] = rows.reshape(shape)
-    n_rows = logits.shape[0]
-    value = reduce_kernel_result(losses, reduction, n_rows, shape[:-1], logits.dtype)
+    n_rows = labels.size
+    value = reduce_kernel_result(losses, reduction, n_rows, batch_shape, logits.dtype)
     return Outcome(value, grad, float(n_rows), None)
 
 

@@ -198,6 +198,12 @@ def test_every_option_equals_the_loop(rng, option, soft, reduction):
     loss_grad, grad_alone = CCE(
         logits, target, axis=1, reduction=reduction, return_grad=True, **options
     )
+    if option == "none" and not soft:
+        # Plain calls take the label-referenced lane; return_hess takes the general path.
+        np.testing.assert_allclose(alone, loss, rtol=1e-14)
+        np.testing.assert_allclose(grad_alone, grad, rtol=1e-13, atol=1e-17)
+        np.testing.assert_array_equal(loss_grad, alone)
+        return
     np.testing.assert_array_equal(alone, loss)
     np.testing.assert_array_equal(loss_grad, loss)
     np.testing.assert_array_equal(grad_alone, grad)
@@ -417,3 +423,164 @@ def test_the_focal_loss_equals_its_rows_path(rng, monkeypatch, option, gamma):
     np.testing.assert_allclose(got[0], want[0], rtol=1e-13, atol=1e-300)
     for derivative, rows in zip(got[1:], want[1:], strict=True):
         np.testing.assert_allclose(np.moveaxis(derivative, 1, -1), rows, rtol=1e-12, atol=1e-15)
+
+
+# The lane of plain class-major calls: integer labels, no options (``_plain_class_major``).
+
+
+def _takes_the_class_major_lane(logits, labels, **options):
+    """Whether a plain call reaches the class-major lane, reading `logits` in place."""
+    full = losses.public_options("categorical_cross_entropy_with_logits", axis=1, **options)
+    call = _prepare.plain_call(logits, labels, full)
+    return call is not None and call.logits.ndim == 3 and np.shares_memory(call.logits, logits)
+
+
+def _general_path(logits, labels, **options):
+    """The same call on the general path: class weights of 1 change nothing."""
+    ones = np.ones(logits.shape[1], dtype=logits.dtype)
+    return CCE(logits, labels, axis=1, class_weight=ones, **options)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 5, 3, 7), (1, 4, 13), (3, 2, 40), (2, 70, 5)],  # many blocks; one position each
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lane_equals_the_loop(rng, shape, reduction, dtype):
+    logits, target = _arrays(rng, shape, dtype=dtype, scale=4.0)
+    assert _takes_the_class_major_lane(logits, target, reduction=reduction)
+    loss, grad = CCE(logits, target, axis=1, reduction=reduction, return_grad=True)
+    alone = CCE(logits, target, axis=1, reduction=reduction)
+    want_loss, want_grad, _ = _loop(logits, target, axis=1, reduction=reduction)
+    assert grad.dtype == dtype
+    assert np.asarray(loss).dtype == dtype
+    assert grad.flags.c_contiguous
+    rtol = 1e-13 if dtype == np.float64 else 2e-6
+    # The loop's lse(x) - x_y loses the last digits of small losses that the lane keeps.
+    np.testing.assert_allclose(loss, want_loss, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol * 10, atol=rtol * 1e-3)
+    np.testing.assert_array_equal(alone, loss)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lane_axis_zero_and_inner_axes(rng, dtype):
+    for shape, axis in (((5, 3, 2), 0), ((2, 3, 4, 5), 2)):
+        logits, target = _arrays(rng, shape, axis=axis, dtype=dtype)
+        full = losses.public_options("categorical_cross_entropy_with_logits", axis=axis)
+        call = _prepare.plain_call(logits, target, full)
+        assert call is not None
+        assert call.logits.ndim == 3
+        loss, grad = CCE(logits, target, axis=axis, reduction="none", return_grad=True)
+        want_loss, want_grad, _ = _loop(logits, target, axis=axis, reduction="none")
+        rtol = 1e-13 if dtype == np.float64 else 2e-6
+        np.testing.assert_allclose(loss, want_loss, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(grad, want_grad, rtol=rtol * 10, atol=rtol * 1e-3)
+
+
+@pytest.mark.parametrize("margin", [0.5, 5.0, 20.0, 40.0, 80.0, 300.0, 700.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lane_tiny_losses_and_gradients_against_mpmath(margin, dtype):
+    # Per position: the label holds the maximum (a tiny loss and a gradient that a
+    # difference would round to 0); a tie at the maximum; the label below the maximum
+    # by the margin (past log(max) the lane hands the call to the general path).
+    import mpmath
+
+    mpmath.mp.dps = 50
+    n_classes = 6
+    columns = np.zeros((n_classes, 3))
+    columns[1, 0] = margin
+    columns[[0, 2], 1] = margin
+    columns[4, 2] = margin
+    logits = np.tile(columns, (2, 1, 1)).astype(dtype)  # (2, 6, 3)
+    target = np.array([[1, 2, 0]] * 2)
+    assert _takes_the_class_major_lane(logits, target)
+    loss, grad = CCE(logits, target, axis=1, reduction="none", return_grad=True)
+    for k in range(3):
+        x = [mpmath.mpf(float(v)) for v in logits[0, :, k]]
+        y = int(target[0, k])
+        others = mpmath.fsum(mpmath.exp(v - x[y]) for c, v in enumerate(x) if c != y)
+        want = float(mpmath.log1p(others))
+        want_grad = [
+            float(-others / (1 + others) if c == y else mpmath.exp(v - x[y]) / (1 + others))
+            for c, v in enumerate(x)
+        ]
+        tiny = np.finfo(dtype).smallest_subnormal
+        rtol = 4 * np.finfo(dtype).eps
+        np.testing.assert_allclose(loss[:, k], np.float64(want).astype(dtype), rtol=rtol, atol=tiny)
+        expected_grad = np.array(want_grad).astype(dtype)
+        np.testing.assert_allclose(grad[0, :, k], expected_grad, rtol=2 * rtol, atol=tiny)
+        np.testing.assert_array_equal(grad[1, :, k], grad[0, :, k])
+        if np.float64(want).astype(dtype) > 0:
+            assert np.all(loss[:, k] > 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lane_hands_overflow_inf_and_nan_to_the_general_path(dtype):
+    # Each position alone in its call: a block that the label-referenced form cannot
+    # take sends the whole call to the general path, whose results these must be.
+    gap = 100.0 if dtype == np.float32 else 800.0  # e^gap overflows
+    cases = [
+        ([0.0, gap, 1.0], 0),  # a logit far above the label's: finite loss of about gap
+        ([np.inf, 0.0, 1.0], 0),  # +inf at the label: NaN, as any row of maximum +inf
+        ([0.0, np.inf, 1.0], 0),  # +inf elsewhere
+        ([-np.inf, 0.0, 1.0], 0),  # -inf at the label: an infinite loss
+        ([0.0, -np.inf, 1.0], 0),  # -inf elsewhere: the lane takes it
+        ([0.0, np.nan, 1.0], 0),  # NaN
+        ([-np.inf, -np.inf, -np.inf], 1),  # every class -inf: NaN
+    ]
+    for column, label in cases:
+        logits = np.tile(np.array(column, dtype=dtype)[:, None], (1, 1, 4))  # (1, 3, 4)
+        target = np.full((1, 4), label)
+        assert _takes_the_class_major_lane(logits, target)
+        with np.errstate(invalid="ignore", over="ignore"):
+            got = CCE(logits, target, axis=1, reduction="none", return_grad=True)
+            want = _general_path(logits, target, reduction="none", return_grad=True)
+        np.testing.assert_allclose(got[0], want[0], rtol=4 * np.finfo(dtype).eps)
+        np.testing.assert_allclose(got[1], want[1], rtol=4 * np.finfo(dtype).eps)
+    with np.errstate(over="ignore"):
+        far = CCE(np.array([[[0.0], [gap]]], dtype=dtype), np.array([[0]]), axis=1)
+    np.testing.assert_allclose(far, gap, rtol=4 * np.finfo(dtype).eps)
+
+
+def test_lane_results_do_not_depend_on_the_thread_count(rng):
+    logits, target = _arrays(rng, (4, 21, 64, 101), dtype=np.float32)
+    assert _takes_the_class_major_lane(logits, target)
+    results = []
+    for threads in (1, 2):
+        with ce.num_threads(threads):
+            results.append(
+                [
+                    CCE(logits, target, axis=1, reduction=reduction, return_grad=True)
+                    for reduction in ("mean", "none")
+                ]
+            )
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one[0], two[0])
+        np.testing.assert_array_equal(one[1], two[1])
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_lane_declines_what_it_cannot_read_in_place(rng):
+    logits, target = _arrays(rng, (2, 4, 6, 10))
+    assert not _takes_the_class_major_lane(logits[:, :, :, ::2], target[:, :, ::2])
+    assert not _takes_the_class_major_lane(logits, target, label_smoothing=0.1)
+    bad = target.copy()
+    bad[0, 0, 0] = 4
+    assert not _takes_the_class_major_lane(logits, bad)
+    with pytest.raises(ValueError, match=r"class index 4, outside \[0, 4\)"):
+        CCE(logits, bad, axis=1)
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_lane_keeps_inputs_and_the_focal_loss_at_gamma_zero(rng):
+    logits, target = _arrays(rng, (2, 5, 3, 7), dtype=np.float32)
+    logits.flags.writeable = False
+    kept = logits.copy()
+    assert _takes_the_class_major_lane(logits, target)
+    loss, grad = CCE(logits, target, axis=1, return_grad=True)
+    focal, focal_grad = FOCAL(logits, target, axis=1, gamma=0.0, return_grad=True)
+    np.testing.assert_array_equal(logits, kept)
+    np.testing.assert_array_equal(focal, loss)
+    np.testing.assert_array_equal(focal_grad, grad)
