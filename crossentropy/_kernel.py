@@ -102,6 +102,9 @@ _BLOCK_ELEMENTS = 1 << 18
 _MAX_TRANSPOSED_CLASSES = 48
 # Elements of one class-major block, (classes, rows) read from a view of the logits.
 _CLASS_MAJOR_BLOCK_ELEMENTS = 1 << 18
+# Elements of a block of a class-major plain call (see _plain_class_major): fewer
+# Python steps than smaller blocks, whose cost shows on two threads; 2 MiB of float32.
+_LABEL_REFERENCED_BLOCK_ELEMENTS = 1 << 19
 # Blocks of plain calls from this many elements take e^x without the shift, when they
 # can (see plain_cross_entropy): below, the two checks cost more than the pass saved.
 _UNSHIFTED_ELEMENTS = 1 << 14
@@ -134,6 +137,8 @@ _LONG_ROW_BLOCK_ELEMENTS = 3 << 17
 _EINSUM_ROWS = 32
 # log of the largest float32 and float64.
 _LOG_MAX = {char: math.log(float(np.finfo(char).max)) for char in "fd"}
+# The smallest normal float32 and float64.
+_TINY = {char: float(np.finfo(char).tiny) for char in "fd"}
 
 
 def _shift_rows(values: Any, work: FloatArray, rows: Any) -> tuple[Any, Any]:
@@ -1190,19 +1195,25 @@ def _plain_class_major(
 
         T = \sum_{c \ne y} e^{x_c - x_y}, \qquad \ell = \log(1 + T),
 
-    a sum of non-negative terms, the kernel's form with ``m = x_y`` (and so the same
-    formula where the label holds the maximum): a tiny loss keeps its relative
-    accuracy. The gradient is ``s e^{x_c - x_y} / (1 + T)`` off the label and
-    ``-s T / (1 + T)`` at it. No pass finds the maxima: a block takes a subtraction,
-    an exponential and a sum over the classes, written into the gradient where it is
-    asked for (else into a buffer of the thread), and the label's entry is put to 0
-    by flat positions before the sum.
+    a sum of non-negative terms, the kernel's form with ``m = x_y`` (the same formula
+    where the label holds the maximum): a tiny loss keeps its relative accuracy. The
+    gradient is ``s e^{x_c - x_y} / (1 + T)`` off the label and ``-s T / (1 + T)`` at
+    it. No pass finds the maxima; the label's entry is put to 0 by flat positions
+    before the sum over the classes. The work is written into the gradient where it
+    is asked for, else into a buffer of the thread.
 
-    The reference is safe where every ``T`` is finite and every ``x_y`` below
-    ``+inf``: no logit lies more than ``log(max)`` (88.7 in float32) above its
-    label's, and none is NaN or infinite where it matters. A block that finds
-    otherwise stops the call, which returns None: the caller hands it to the general
-    path, which shifts by the maxima (and gives NaN where a row's maximum is ``+inf``).
+    A block first takes ``e^x`` itself, without a shift: ``T`` is the sum of the
+    others over ``e^{x_y}``, read back from the block. This holds where, at every
+    position, ``e^{x_y}`` is a normal number, ``T`` is finite, and the sum of all
+    ``e^{x_c}`` is at least 1: then what ``e^x`` loses to the subnormal range changes
+    ``T`` by at most twice what ``e^{x - x_y}`` loses there, and each ``e^{x_c}`` is
+    scaled by at most ``s``, so that the gradient keeps what it holds. It saves a
+    pass, and reads the label's logits once they are in the cache.
+    A block where this fails (logits far below 0, or above ``log(max)`` (88.7 in
+    float32), inf or NaN) takes ``e^{x - x_y}``, one pass more. Where that overflows
+    too (a logit more than ``log(max)`` above its label's) or ``x_y`` is ``+inf`` or
+    NaN, the call stops and returns None: the caller hands it to the general path,
+    which shifts by the maxima (and gives NaN where a row's maximum is ``+inf``).
     Blocks are fixed by the shape, and so is every result, whatever the thread count.
     """
     n_images, n_classes, span = values.shape
@@ -1212,7 +1223,7 @@ def _plain_class_major(
         scale = dtype.type(1.0 / labels.size if reduction == "mean" else 1.0)
     losses = np.empty(labels.shape, dtype=dtype) if reduction == "none" else None
     # Positions of a block: equal parts of each (C, S) image, at most a block's elements.
-    parts = -(-span * n_classes // _CLASS_MAJOR_BLOCK_ELEMENTS)
+    parts = -(-span * n_classes // _LABEL_REFERENCED_BLOCK_ELEMENTS)
     block_span = -(-span // parts)
     parts = -(-span // block_span)
     block_sums = [0.0] * (n_images * parts)
@@ -1221,8 +1232,9 @@ def _plain_class_major(
         buffer = None
         if grad is None:
             buffer = scratch("kernel", (n_classes * block_span,), dtype)
-        # exp overflows, and inf - inf is NaN, only in blocks that _Unfit stops.
-        with np.errstate(over="ignore", invalid="ignore"):
+        # e^x overflows or is 0, and inf - inf is NaN, only in blocks that take the shift
+        # by x_y or that _Unfit stops.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for index in range(first, last):
                 image, part = divmod(index, parts)
                 start = part * block_span
@@ -1265,29 +1277,47 @@ def _label_referenced_block(
     n_classes, span = image.shape
     n = labels.shape[0]
     stop = start + n
+    logits = image[:, start:stop]
     rows = _row_indices(n)
-    at_label = labels * span
-    at_label += start
-    at_label += rows
-    label_logits = np.take(image.reshape(-1), at_label)
+    # Flat positions of the labels in the work array.
     if grad is None:
         flat = buffer[: n_classes * n]
         work = flat.reshape(n_classes, n)
         at_label = labels * n
-        at_label += rows
     else:
         work = grad[:, start:stop]
         flat = grad.reshape(-1)
-    np.subtract(image[:, start:stop], label_logits, out=work)
-    np.exp(work, out=work)
+        at_label = labels * span
+        at_label += start
+    at_label += rows
+    np.exp(logits, out=work)
+    reference = np.take(flat, at_label)  # e^(x_y)
     flat[at_label] = 0
     others = np.add.reduce(work, axis=0)
-    if not (others.max() < math.inf and label_logits.max() < math.inf):
-        raise _Unfit
+    whole = others + reference
+    others /= reference
+    if not (
+        _TINY[image.dtype.char] <= reference.min()
+        and reference.max() < math.inf
+        and whole.min() >= 1
+        and others.max() < math.inf
+    ):
+        # Shifted by x_y: e^(x_c - x_y), exactly 1 at the label.
+        at_image = labels * span
+        at_image += start
+        at_image += rows
+        label_logits = np.take(image.reshape(-1), at_image)
+        np.subtract(logits, label_logits, out=work)
+        np.exp(work, out=work)
+        flat[at_label] = 0
+        others = np.add.reduce(work, axis=0)
+        if not (others.max() < math.inf and label_logits.max() < math.inf):
+            raise _Unfit
+        reference = None
     row_losses = np.log1p(others, out=losses)
     if scale is not None:
         factor = scale / (1 + others)
-        work *= factor
+        work *= factor if reference is None else factor / reference
         flat[at_label] = -others * factor
     return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
 

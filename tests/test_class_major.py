@@ -31,6 +31,7 @@ def small_blocks(monkeypatch):
     """
     monkeypatch.setattr(_prepare, "_MIN_CLASS_MAJOR_RUN", 1)
     monkeypatch.setattr(_kernel, "_CLASS_MAJOR_BLOCK_ELEMENTS", 64)
+    monkeypatch.setattr(_kernel, "_LABEL_REFERENCED_BLOCK_ELEMENTS", 64)
 
 
 def _is_class_major(logits, target, axis=1, **options):
@@ -448,8 +449,12 @@ def _general_path(logits, labels, **options):
 )
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_lane_equals_the_loop(rng, shape, reduction, dtype):
+# e^x where every sum of e^x is at least 1; e^(x - x_y) in blocks where it is less (-30),
+# where e^x_y is subnormal (-95) or e^x overflows in float32 (80 + 4 * 4 > 88.7).
+@pytest.mark.parametrize("shift", [0.0, -30.0, -95.0, 80.0])
+def test_lane_equals_the_loop(rng, shape, reduction, dtype, shift):
     logits, target = _arrays(rng, shape, dtype=dtype, scale=4.0)
+    logits += dtype(shift)
     assert _takes_the_class_major_lane(logits, target, reduction=reduction)
     loss, grad = CCE(logits, target, axis=1, reduction=reduction, return_grad=True)
     alone = CCE(logits, target, axis=1, reduction=reduction)
