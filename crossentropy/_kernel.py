@@ -1229,9 +1229,11 @@ def _plain_class_major(
     block_sums = [0.0] * (n_images * parts)
 
     def run_blocks(first: int, last: int) -> None:
-        buffer = None
-        if grad is None:
-            buffer = scratch("kernel", (n_classes * block_span,), dtype)
+        # The thread's buffers: three rows of per-position values, then the (C, n) work
+        # where the gradient does not take its place; two rows of positions.
+        rows_needed = 3 + (n_classes if grad is None else 0)
+        buffer = scratch("kernel", (rows_needed, block_span), dtype)
+        positions = scratch("kernel-indices", (2, block_span), np.dtype(np.intp))
         # e^x overflows or is 0, and inf - inf is NaN, only in blocks that take the shift
         # by x_y or that _Unfit stops.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -1239,14 +1241,14 @@ def _plain_class_major(
                 image, part = divmod(index, parts)
                 start = part * block_span
                 stop = min(start + block_span, span)
-                row_losses = None if losses is None else losses[image, start:stop]
                 block_sums[index] = _label_referenced_block(
                     values[image],
                     labels[image, start:stop],
                     start,
                     grad=None if grad is None else grad[image],
                     buffer=buffer,
-                    losses=row_losses,
+                    positions=positions,
+                    losses=None if losses is None else losses[image, start:stop],
                     scale=scale,
                 )
 
@@ -1264,37 +1266,41 @@ def _label_referenced_block(
     *,
     grad: FloatArray | None,
     buffer: Any,
+    positions: Any,
     losses: Any,
     scale: Any,
 ) -> float:
     """Compute positions ``start:start + len(labels)`` of one image of :func:`_plain_class_major`.
 
-    `image` holds the image's ``(C, S)`` logits, `grad` its gradient or None: then
-    `buffer` is the work buffer. Returns the float64 sum of the block's losses (0
-    where `losses` receives them). Raises :class:`_Unfit` where the label-referenced
-    form does not hold.
+    `image` holds the image's ``(C, S)`` logits, `grad` its gradient or None. `buffer`
+    (rows of the thread's block size) gives three rows to the per-position values,
+    and the rest, where `grad` is None, to the work. `positions` holds two rows of
+    indices. Returns the float64 sum of the block's losses (0 where `losses` receives
+    them). Raises :class:`_Unfit` where the label-referenced form does not hold.
     """
     n_classes, span = image.shape
     n = labels.shape[0]
     stop = start + n
     logits = image[:, start:stop]
     rows = _row_indices(n)
+    reference, others, spare = buffer[0, :n], buffer[1, :n], buffer[2, :n]
     # Flat positions of the labels in the work array.
+    at_label = positions[0, :n]
     if grad is None:
-        flat = buffer[: n_classes * n]
+        flat = buffer[3:].reshape(-1)[: n_classes * n]
         work = flat.reshape(n_classes, n)
-        at_label = labels * n
+        np.multiply(labels, n, out=at_label)
     else:
         work = grad[:, start:stop]
         flat = grad.reshape(-1)
-        at_label = labels * span
+        np.multiply(labels, span, out=at_label)
         at_label += start
     at_label += rows
     np.exp(logits, out=work)
-    reference = np.take(flat, at_label)  # e^(x_y)
+    np.take(flat, at_label, out=reference)  # e^(x_y)
     flat[at_label] = 0
-    others = np.add.reduce(work, axis=0)
-    whole = others + reference
+    np.add.reduce(work, axis=0, out=others)
+    whole = np.add(others, reference, out=spare)
     others /= reference
     if not (
         _TINY[image.dtype.char] <= reference.min()
@@ -1303,23 +1309,29 @@ def _label_referenced_block(
         and others.max() < math.inf
     ):
         # Shifted by x_y: e^(x_c - x_y), exactly 1 at the label.
-        at_image = labels * span
+        at_image = positions[1, :n]
+        np.multiply(labels, span, out=at_image)
         at_image += start
         at_image += rows
-        label_logits = np.take(image.reshape(-1), at_image)
+        label_logits = np.take(image.reshape(-1), at_image, out=spare)
         np.subtract(logits, label_logits, out=work)
         np.exp(work, out=work)
         flat[at_label] = 0
-        others = np.add.reduce(work, axis=0)
+        np.add.reduce(work, axis=0, out=others)
         if not (others.max() < math.inf and label_logits.max() < math.inf):
             raise _Unfit
         reference = None
-    row_losses = np.log1p(others, out=losses)
+    row_losses = np.log1p(others, out=spare if losses is None else losses)
+    summed = 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
     if scale is not None:
-        factor = scale / (1 + others)
-        work *= factor if reference is None else factor / reference
-        flat[at_label] = -others * factor
-    return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
+        factor = np.divide(scale, np.add(others, 1, out=spare), out=spare)
+        if reference is None:
+            work *= factor
+        else:
+            work *= np.divide(factor, reference, out=reference)
+        np.negative(others, out=others)
+        flat[at_label] = np.multiply(others, factor, out=others)
+    return summed
 
 
 def plain_rows_fit(n_rows: int, n_classes: int) -> bool:
