@@ -1222,8 +1222,12 @@ def _plain_class_major(
     if grad is not None:
         scale = dtype.type(1.0 / labels.size if reduction == "mean" else 1.0)
     losses = np.empty(labels.shape, dtype=dtype) if reduction == "none" else None
-    # Positions of a block: equal parts of each (C, S) image, at most a block's elements.
+    # Positions of a block: equal parts of each (C, S) image, at most a block's elements;
+    # an even number of blocks where few share two threads (as _Problem.run makes them).
     parts = -(-span * n_classes // _LABEL_REFERENCED_BLOCK_ELEMENTS)
+    n_blocks = n_images * parts
+    if n_blocks % 2 and n_blocks < _FEW_BLOCKS and values.size >= _TWO_THREAD_ELEMENTS:
+        parts = min(parts + 1, span)
     block_span = -(-span // parts)
     parts = -(-span // block_span)
     block_sums = [0.0] * (n_images * parts)
