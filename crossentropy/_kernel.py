@@ -133,6 +133,8 @@ _EINSUM_CLASSES = 512
 # float32, whose buffers on two threads stay below 1/16 of a 16384x1000 input.
 _LONG_ROW_BLOCK_ELEMENTS = 3 << 17
 _EINSUM_ROWS = 32
+# Blocks of plain calls of up to this many rows keep their row offsets (_row_offsets).
+_OFFSET_ROWS = 1 << 10
 # log of the largest float32 and float64.
 _LOG_MAX = {char: math.log(float(np.finfo(char).max)) for char in "fd"}
 # In place of np.errstate where no operation can be invalid (see _plain_block).
@@ -196,6 +198,17 @@ def _einsum_part(n_classes: int) -> int:
         if n_classes % part == 0:
             return part
     return 0
+
+
+@functools.lru_cache(maxsize=16)
+def _row_offsets(n: int, n_classes: int) -> Any:
+    """Return ``arange(n) * n_classes``, read-only: the flat position of each row's start.
+
+    Kept for the few shapes of a training loop's small blocks (``_OFFSET_ROWS``).
+    """
+    offsets = _row_indices(n) * n_classes
+    offsets.flags.writeable = False
+    return offsets
 
 
 class _Block:
@@ -1141,7 +1154,7 @@ def _plain_block(
     if n == 1:
         at_top, at_label = top, labels
     else:
-        offsets = rows * n_classes
+        offsets = _row_offsets(n, n_classes) if n <= _OFFSET_ROWS else rows * n_classes
         at_top = offsets + top
         at_label = offsets + labels
     values = block.reshape(-1) if block.flags.c_contiguous else None

@@ -1379,7 +1379,7 @@ def _labels_in_range(labels: np.ndarray[Any, Any], n_classes: int) -> bool:
     """
     if labels.size == 1:
         return 0 <= int(labels.item()) < n_classes
-    return bool(labels.view(_UNSIGNED[labels.itemsize]).max() < n_classes)
+    return bool(np.maximum.reduce(labels.view(_UNSIGNED[labels.itemsize]), axis=None) < n_classes)
 
 
 class PlainCall(NamedTuple):
