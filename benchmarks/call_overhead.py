@@ -6,11 +6,12 @@ lane of plain calls (``plain_call``), of the lane's NumPy calls for its one bloc
 (``_plain_block``, the arithmetic of the loss), and of the NumPy code the call replaces
 (max, subtract, exp, sum, log, gather), each the best of interleaved repeats of loops
 of calls. What a call costs beyond the arithmetic is the floor of a checked call in
-pure NumPy.
+pure NumPy. With ``--grad`` the call returns the gradient too, the arithmetic forms
+it, and the NumPy code adds ``(softmax - onehot) / N``.
 
 Usage::
 
-    python benchmarks/call_overhead.py [--shapes 1x10,64x10,64x100] [--repeats 15]
+    python benchmarks/call_overhead.py [--shapes 1x10,64x10,64x100] [--repeats 15] [--grad]
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ def naive(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((log_sums - shifted[np.arange(len(labels)), labels]).mean())
 
 
+def naive_with_grad(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """The cross-entropy and its gradient, ``(softmax - onehot) / N``, as a user writes them."""
+    rows = np.arange(len(labels))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    sums = exps.sum(axis=1, keepdims=True)
+    loss = float((np.log(sums[:, 0]) - shifted[rows, labels]).mean())
+    grad = exps / sums
+    grad[rows, labels] -= 1
+    grad /= len(labels)
+    return loss, grad
+
+
 def best_of_interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Return the best time of one call of each, in microseconds, from loops of calls."""
     number = 2000
@@ -50,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="1x10,1x1000,64x10,64x100")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--grad", action="store_true", help="with return_grad=True")
     args = parser.parse_args()
     ce.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -69,20 +84,24 @@ def main() -> None:
         labels = rng.integers(0, n_classes, n_rows)
         work = np.empty_like(logits)
 
-        def arithmetic(logits=logits, labels=labels, work=work) -> float:
-            with np.errstate(invalid="ignore"):
-                return _kernel._plain_block(logits, labels, work, None, scale=None, limit=0.0)
+        # The factor of the gradient of the mean, as the lane forms it.
+        scale = np.float32(1 / n_rows) if args.grad else None
+
+        def arithmetic(logits=logits, labels=labels, work=work, scale=scale) -> float:
+            return _kernel._plain_block(logits, labels, work, None, scale=scale, limit=0.0)
 
         times = best_of_interleaved(
             {
                 "call": lambda logits=logits, labels=labels: (
-                    ce.categorical_cross_entropy_with_logits(logits, labels)
+                    ce.categorical_cross_entropy_with_logits(logits, labels, return_grad=args.grad)
                 ),
                 "checks": lambda logits=logits, labels=labels: _prepare.plain_call(
                     logits, labels, options
                 ),
                 "arithmetic": arithmetic,
-                "naive": lambda logits=logits, labels=labels: naive(logits, labels),
+                "naive": lambda logits=logits, labels=labels: (
+                    naive_with_grad if args.grad else naive
+                )(logits, labels),
             },
             args.repeats,
         )

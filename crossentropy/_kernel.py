@@ -74,6 +74,7 @@ classes, shifting by the overall maximum.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import Any
@@ -135,10 +136,14 @@ _EINSUM_CLASSES = 512
 # float32, whose buffers on two threads stay below 1/16 of a 16384x1000 input.
 _LONG_ROW_BLOCK_ELEMENTS = 3 << 17
 _EINSUM_ROWS = 32
+# Blocks of plain calls of up to this many rows keep their row offsets (_row_offsets).
+_OFFSET_ROWS = 1 << 10
 # log of the largest float32 and float64.
 _LOG_MAX = {char: math.log(float(np.finfo(char).max)) for char in "fd"}
 # The smallest normal float32 and float64.
 _TINY = {char: float(np.finfo(char).tiny) for char in "fd"}
+# In place of np.errstate where no operation can be invalid (see _plain_block).
+_QUIET = contextlib.nullcontext()
 
 
 def _shift_rows(values: Any, work: FloatArray, rows: Any) -> tuple[Any, Any]:
@@ -198,6 +203,17 @@ def _einsum_part(n_classes: int) -> int:
         if n_classes % part == 0:
             return part
     return 0
+
+
+@functools.lru_cache(maxsize=16)
+def _row_offsets(n: int, n_classes: int) -> Any:
+    """Return ``arange(n) * n_classes``, read-only: the flat position of each row's start.
+
+    Kept for the few shapes of a training loop's small blocks (``_OFFSET_ROWS``).
+    """
+    offsets = _row_indices(n) * n_classes
+    offsets.flags.writeable = False
+    return offsets
 
 
 class _Block:
@@ -1094,8 +1110,7 @@ def plain_cross_entropy(
     if n_rows * n_classes <= _TINY_ELEMENTS:
         # One block on this thread, in a new buffer: smaller than the runtime's cost.
         work = np.empty(values.shape, dtype) if grad is None else grad
-        with np.errstate(invalid="ignore"):
-            summed = _plain_block(values, labels, work, losses, scale=scale, limit=0.0)
+        summed = _plain_block(values, labels, work, losses, scale=scale, limit=0.0)
         return summed if losses is None else losses
     # Long rows (summed pairwise) gain from larger blocks; shorter ones keep blocks that
     # split mid-size calls evenly over the threads.
@@ -1113,18 +1128,16 @@ def plain_cross_entropy(
         buffer = grad
         if buffer is None:
             buffer = scratch("kernel", (min(block_rows, stop - start), n_classes), dtype)
-        # inf - inf and inf * 0 are NaN in the rows that hold +inf: as they should be.
-        with np.errstate(invalid="ignore"):
-            for begin in range(start, stop, block_rows):
-                end = min(begin + block_rows, stop)
-                block_sums[begin // block_rows] = _plain_block(
-                    values[begin:end],
-                    labels[begin:end],
-                    buffer[begin:end] if grad is not None else buffer[: end - begin],
-                    None if losses is None else losses[begin:end],
-                    scale=scale,
-                    limit=limit,
-                )
+        for begin in range(start, stop, block_rows):
+            end = min(begin + block_rows, stop)
+            block_sums[begin // block_rows] = _plain_block(
+                values[begin:end],
+                labels[begin:end],
+                buffer[begin:end] if grad is not None else buffer[: end - begin],
+                None if losses is None else losses[begin:end],
+                scale=scale,
+                limit=limit,
+            )
 
     run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
     return math.fsum(block_sums) if losses is None else losses
@@ -1138,42 +1151,56 @@ def _plain_block(
     `work` is the block's work buffer, or its rows of the gradient when `scale` (``s``) is
     given; `losses`, where given, receives the per-row losses (the sum is then 0). With
     ``limit > 0`` the block takes ``e^x`` if its row maxima all lie in ``[0, limit]``.
+    Invalid operations, where rows hold +inf or NaN, are ignored here.
     """
     n, n_classes = block.shape
     rows = _row_indices(n)
-    offsets = rows * n_classes
-    # Flat positions: a take from a flat view costs half a gather by (row, column).
+    # Flat positions (a single row's are its columns): indexing a flat view costs a
+    # fraction of a gather by (row, column), and of np.take.
     top = block.argmax(axis=1)
-    at_top = offsets + top
-    at_label = offsets + labels
-    flat = work.reshape(-1)  # work is C-contiguous
-    contiguous = block.flags.c_contiguous
-    row_max = np.take(block.reshape(-1), at_top) if contiguous else block[rows, top]
-    shrink = None
-    if limit > 0 and row_max.min() >= 0 and row_max.max() <= limit:
-        at = np.take(block.reshape(-1), at_label) if contiguous else block[rows, labels]
-        shifted_label = at - row_max  # x_y - m <= 0
-        np.exp(block, out=work)
-        shrink = np.exp(-row_max)
+    if n == 1:
+        at_top, at_label = top, labels
     else:
-        np.subtract(block, row_max[:, None], out=work)
-        shifted_label = np.take(flat, at_label)
-        np.exp(work, out=work)
-    others = _sum_others(work, at_top, row_max)
-    if shrink is not None:
-        others *= shrink
-    row_losses = np.log1p(others, out=losses)
-    row_losses -= shifted_label
-    if scale is not None:
-        # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
-        factor = scale / (1 + others)
-        work *= (factor if shrink is None else factor * shrink)[:, None]
-        flat[at_top] = factor
-        at_labels = np.expm1(shifted_label)
-        at_labels -= others
-        at_labels *= factor
-        flat[at_label] = at_labels
-    return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
+        offsets = _row_offsets(n, n_classes) if n <= _OFFSET_ROWS else rows * n_classes
+        at_top = offsets + top
+        at_label = offsets + labels
+    values = block.reshape(-1) if block.flags.c_contiguous else None
+    row_max = values[at_top] if values is not None else block[rows, top]
+    flat = work.reshape(-1)  # work is C-contiguous
+    # inf - inf and inf * 0 are NaN in the rows that hold +inf: as they should be. A row
+    # whose maximum is finite makes no NaN, and one such row skips the errstate, which
+    # costs a tenth of its call.
+    quiet = n == 1 and math.isfinite(row_max[0])
+    with _QUIET if quiet else np.errstate(invalid="ignore"):
+        shrink = None
+        if limit > 0 and row_max.min() >= 0 and row_max.max() <= limit:
+            at = values[at_label] if values is not None else block[rows, labels]
+            shifted_label = at - row_max  # x_y - m <= 0
+            np.exp(block, out=work)
+            shrink = np.exp(-row_max)
+        else:
+            np.subtract(block, row_max[:, None], out=work)
+            shifted_label = flat[at_label]
+            np.exp(work, out=work)
+        others = _sum_others(work, at_top, row_max)
+        if shrink is not None:
+            others *= shrink
+        row_losses = np.log1p(others, out=losses)
+        row_losses -= shifted_label
+        if scale is not None:
+            # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
+            factor = scale / (1 + others)
+            work *= (factor if shrink is None else factor * shrink)[:, None]
+            flat[at_top] = factor
+            at_labels = np.expm1(shifted_label)
+            at_labels -= others
+            at_labels *= factor
+            flat[at_label] = at_labels
+    if losses is not None:
+        return 0.0
+    if n == 1:  # the float64 sum of one loss
+        return float(row_losses[0])
+    return float(np.add.reduce(row_losses, dtype=np.float64))
 
 
 class _Unfit(Exception):

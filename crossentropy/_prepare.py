@@ -1376,6 +1376,17 @@ def _plain_options(options: dict[str, Any], ndim: int) -> tuple[Reduction, int] 
     return reduction, axis  # type: ignore[return-value]  # one of _REDUCTIONS
 
 
+def _labels_in_range(labels: np.ndarray[Any, Any], n_classes: int) -> bool:
+    """Whether integer `labels` all lie in ``[0, n_classes)``.
+
+    One reduction checks both ends: viewed as unsigned, a negative label is >= C. A
+    single label is read as a Python int instead, for a tenth of the reduction's cost.
+    """
+    if labels.size == 1:
+        return 0 <= int(labels.item()) < n_classes
+    return bool(np.maximum.reduce(labels.view(_UNSIGNED[labels.itemsize]), axis=None) < n_classes)
+
+
 class PlainCall(NamedTuple):
     """A plain call (see :func:`plain_call`): its logits, labels, reduction, input shape.
 
@@ -1436,8 +1447,7 @@ def plain_call(
         target.shape != batch_shape
         or (span > 1 and not first.flags.c_contiguous)
         or (span == 1 and fits is not None and not fits(target.size, n_classes))
-        # One reduction checks both ends: viewed as unsigned, a negative label is >= C.
-        or target.view(_UNSIGNED[target.itemsize]).max() >= n_classes
+        or not _labels_in_range(target, n_classes)
     ):
         return None
     logits: FloatArray = first.astype(computation_dtype(first.dtype), copy=False)

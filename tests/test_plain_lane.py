@@ -171,6 +171,56 @@ def test_nan_and_unbounded_rows(n_classes, n_rows):
     np.testing.assert_array_equal(none, _general(logits, labels, reduction="none"))
 
 
+# One row of 5 logits and its label: each makes NaN, inf or a wide gap in its own way.
+_UNBOUNDED_ROWS = {
+    "+inf at the label": ([0.0, np.inf, 1.0, 2.0, 3.0], 1),
+    "+inf elsewhere": ([0.0, np.inf, 1.0, 2.0, 3.0], 0),
+    "+inf twice": ([np.inf, np.inf, 1.0, 2.0, 3.0], 0),
+    "NaN": ([0.0, np.nan, 1.0, 2.0, 3.0], 0),
+    "-inf at the label": ([-np.inf, 0.0, 1.0, 2.0, 3.0], 0),
+    "-inf elsewhere": ([-np.inf, 0.0, 1.0, 2.0, 3.0], 2),
+    "all -inf": ([-np.inf] * 5, 3),
+    "a gap of 100 above the label": ([100.0, 0.0, 1.0, 2.0, 3.0], 1),
+    "a gap of 100 below the label": ([100.0, 0.0, 1.0, 2.0, 3.0], 0),
+}
+
+
+@pytest.mark.parametrize("case", list(_UNBOUNDED_ROWS))
+@pytest.mark.parametrize("n_rows", [1, 64])  # a single row skips the errstate where it can
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rows_with_infinities_nan_and_wide_gaps(case, n_rows, dtype):
+    row, label = _UNBOUNDED_ROWS[case]
+    logits = np.tile(np.array(row, dtype=dtype), (n_rows, 1))
+    labels = np.full(n_rows, label)
+    assert _takes_the_lane(logits, labels)
+    none, grad = ce.categorical_cross_entropy_with_logits(
+        logits, labels, reduction="none", return_grad=True
+    )
+    expected, expected_grad = _general(logits, labels, reduction="none", return_grad=True)
+    rtol = 4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(none, expected, rtol=rtol, atol=0)
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=0)
+    mean = ce.categorical_cross_entropy_with_logits(logits, labels)
+    np.testing.assert_allclose(mean, _general(logits, labels), rtol=rtol, atol=0)
+    # NaN where a row holds +inf or NaN, or only -inf; +inf where the label's logit is
+    # -inf in a row with a finite logit; else log1p of the others plus the margin, in
+    # float64 (below the label's gap of 100, about e^-97: subnormal in float32).
+    if case in ("+inf at the label", "+inf elsewhere", "+inf twice", "NaN", "all -inf"):
+        assert np.isnan(none).all()
+        assert np.isnan(grad).all()
+    elif case == "-inf at the label":
+        assert (none == np.inf).all()
+        np.testing.assert_array_equal(grad[:, 0], -1.0)  # softmax is 0 there
+    else:
+        top = int(np.argmax(row))
+        others = sum(np.exp(value - row[top]) for c, value in enumerate(row) if c != top)
+        loss = np.log1p(others) + (row[top] - row[label])
+        tiny = np.finfo(dtype).smallest_subnormal
+        np.testing.assert_allclose(none, loss, rtol=rtol, atol=4 * tiny)
+        assert (none > 0).all()
+        assert np.isfinite(grad).all()
+
+
 @pytest.mark.parametrize("n_classes", [50, 300, 1000])
 def test_results_do_not_depend_on_the_thread_count(rng, n_classes):
     n_rows = 3 * 2**19 // n_classes  # several blocks, split over the threads
@@ -235,10 +285,15 @@ def test_inputs_are_not_modified_and_may_be_read_only(rng):
 
 @pytest.mark.parametrize(
     ("labels", "error"),
-    [([0, 5], r"class index 5, outside \[0, 5\)"), ([-1, 0], r"class index -1, outside \[0, 5\)")],
+    [
+        ([0, 5], r"class index 5, outside \[0, 5\)"),
+        ([-1, 0], r"class index -1, outside \[0, 5\)"),
+        ([5], r"class index 5, outside \[0, 5\)"),  # a single label is read as an int
+        ([-1], r"class index -1, outside \[0, 5\)"),
+    ],
 )
 def test_bad_labels_take_the_general_path_and_its_errors(labels, error):
-    logits = np.zeros((2, 5))
+    logits = np.zeros((len(labels), 5))
     labels = np.array(labels)
     assert plain_call(logits, labels, OPTIONS) is None
     with pytest.raises(ValueError, match=error):
