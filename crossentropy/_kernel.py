@@ -53,7 +53,10 @@ row sums of :func:`_sum_others`, but with neither :class:`Prepared` nor
 Large blocks whose row maxima lie in ``[0, log(max) - log(C) - 1]`` take ``e^x``
 without the shift and scale their sums by ``e^-m``: one pass less. Rows of few classes
 (``_MAX_TRANSPOSED_CLASSES``) go to :class:`_Problem` from ``_PLAIN_TRANSPOSED_ELEMENTS``
-on, where the transposed layout wins.
+on, where the transposed layout wins. Plain calls in PyTorch's layout (classes before
+other axes) take :func:`_plain_class_major`: blocks viewed in place, each position's
+label logit as the reference of its sum, so that no pass looks for the maxima; calls
+where that reference overflows go to :class:`_Problem`.
 
 Tiles of classes
 ----------------
