@@ -50,8 +50,10 @@ a training loop makes thousands of times on small batches, takes a lane of its o
 :func:`plain_cross_entropy`: the same formulas on blocks in the row layout, with the
 row sums of :func:`_sum_others`, but with neither :class:`Prepared` nor
 :class:`_Problem`, whose setup costs several times the arithmetic of a small call.
-Large blocks whose row maxima lie in ``[0, log(max) - log(C) - 1]`` take ``e^x``
-without the shift and scale their sums by ``e^-m``: one pass less. Rows of few classes
+Large blocks first take each row's label logit as the reference of its sum, from
+``e^x`` itself (:func:`_label_referenced_rows`): no pass looks for the maxima or
+subtracts them; blocks where that does not hold (:func:`_unshifted_holds`) take the
+shift. Rows of few classes
 (``_MAX_TRANSPOSED_CLASSES``) go to :class:`_Problem` from ``_PLAIN_TRANSPOSED_ELEMENTS``
 on, where the transposed layout wins. Plain calls in PyTorch's layout (classes before
 other axes) take :func:`_plain_class_major`: blocks viewed in place, each position's
@@ -110,7 +112,7 @@ _CLASS_MAJOR_BLOCK_ELEMENTS = 1 << 18
 # Python steps than smaller blocks, whose cost shows on two threads; 2 MiB of float32.
 _LABEL_REFERENCED_BLOCK_ELEMENTS = 1 << 19
 # Blocks of plain calls from this many elements take e^x without the shift, when they
-# can (see plain_cross_entropy): below, the two checks cost more than the pass saved.
+# can (see plain_cross_entropy): below, the checks cost more than the passes saved.
 _UNSHIFTED_ELEMENTS = 1 << 14
 # Plain calls of few classes from this many elements take the transposed layout.
 _PLAIN_TRANSPOSED_ELEMENTS = 1 << 15
@@ -141,8 +143,6 @@ _LONG_ROW_BLOCK_ELEMENTS = 3 << 17
 _EINSUM_ROWS = 32
 # Blocks of plain calls of up to this many rows keep their row offsets (_row_offsets).
 _OFFSET_ROWS = 1 << 10
-# log of the largest float32 and float64.
-_LOG_MAX = {char: math.log(float(np.finfo(char).max)) for char in "fd"}
 # The smallest normal float32 and float64.
 _TINY = {char: float(np.finfo(char).tiny) for char in "fd"}
 # In place of np.errstate where no operation can be invalid (see _plain_block).
@@ -183,6 +183,11 @@ def _sum_others(exps: FloatArray, at_top: Any, row_max: Any) -> Any:
     -inf does on its own.
     """
     exps.reshape(-1)[at_top] = row_max - row_max  # 0, or NaN where m is +-inf or NaN
+    return _row_sums(exps)
+
+
+def _row_sums(exps: FloatArray) -> Any:
+    """Return the sums of the rows of C-contiguous `exps` (see :func:`_sum_others`)."""
     n_rows, n_classes = exps.shape
     if n_rows >= _EINSUM_ROWS:
         if n_classes <= _EINSUM_CLASSES:
@@ -1093,13 +1098,12 @@ def plain_cross_entropy(
     ``s (\operatorname{expm1}(x_y - m) - others) / (1 + others)``, which keeps its
     relative accuracy where the label holds the maximum.
 
-    A large block whose row maxima all lie in ``[0, L]``, ``L = log(max) - log(C) -
-    1`` (88.7 - log C - 1 in float32), takes the exponentials of the logits
-    themselves, ``e^x``, which can neither overflow in a row sum nor lose a term that
-    ``e^(x - m)`` keeps (a term below the smallest normal number is subnormal either
-    way), and scales its sums by ``e^-m`` afterwards: that saves the pass that
-    subtracts the maxima, a few ulp apart from the shifted form. Blocks are the same
-    whatever the thread count (``granule``), and so is every result, bit for bit.
+    A block of at least ``_UNSHIFTED_ELEMENTS`` elements first takes each row's label
+    as its reference, from the exponentials of the logits themselves
+    (:func:`_label_referenced_rows`): no pass looks for the maxima, and none subtracts
+    them. A block where that does not hold takes the shift by the maxima. Blocks are
+    the same whatever the thread count (``granule``), and so is every result, bit for
+    bit.
     """
     if values.ndim == 3:
         return _plain_class_major(values, labels, reduction, grad)
@@ -1113,18 +1117,16 @@ def plain_cross_entropy(
     if n_rows * n_classes <= _TINY_ELEMENTS:
         # One block on this thread, in a new buffer: smaller than the runtime's cost.
         work = np.empty(values.shape, dtype) if grad is None else grad
-        summed = _plain_block(values, labels, work, losses, scale=scale, limit=0.0)
+        unshifted = n_rows * n_classes >= _UNSHIFTED_ELEMENTS
+        summed = _plain_block(values, labels, work, losses, scale=scale, unshifted=unshifted)
         return summed if losses is None else losses
     # Long rows (summed pairwise) gain from larger blocks; shorter ones keep blocks that
     # split mid-size calls evenly over the threads.
     block_elements = _LONG_ROW_BLOCK_ELEMENTS if n_classes > _EINSUM_CLASSES else _BLOCK_ELEMENTS
     block_rows = max(1, block_elements // n_classes)
     block_sums = [0.0] * -(-n_rows // block_rows)
-    # The largest row maximum for which the row sums of e^x stay finite (0: blocks too
-    # small to gain from e^x take the shift).
-    limit = 0.0
-    if min(block_rows, n_rows) * n_classes >= _UNSHIFTED_ELEMENTS:
-        limit = _LOG_MAX[dtype.char] - math.log(n_classes) - 1
+    # Blocks too small to gain from e^x take the shift: its checks would cost more.
+    unshifted = min(block_rows, n_rows) * n_classes >= _UNSHIFTED_ELEMENTS
 
     def run_rows(start: int, stop: int) -> None:
         # The gradient's rows are the work buffer where it is asked for.
@@ -1139,7 +1141,7 @@ def plain_cross_entropy(
                 buffer[begin:end] if grad is not None else buffer[: end - begin],
                 None if losses is None else losses[begin:end],
                 scale=scale,
-                limit=limit,
+                unshifted=unshifted,
             )
 
     run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
@@ -1147,17 +1149,21 @@ def plain_cross_entropy(
 
 
 def _plain_block(
-    block: FloatArray, labels: Any, work: FloatArray, losses: Any, *, scale: Any, limit: float
+    block: FloatArray, labels: Any, work: FloatArray, losses: Any, *, scale: Any, unshifted: bool
 ) -> float:
     """Compute one block of :func:`plain_cross_entropy`; return the float64 sum of its losses.
 
     `work` is the block's work buffer, or its rows of the gradient when `scale` (``s``) is
     given; `losses`, where given, receives the per-row losses (the sum is then 0). With
-    ``limit > 0`` the block takes ``e^x`` if its row maxima all lie in ``[0, limit]``.
+    `unshifted`, a C-contiguous block first tries :func:`_label_referenced_rows`.
     Invalid operations, where rows hold +inf or NaN, are ignored here.
     """
     n, n_classes = block.shape
     rows = _row_indices(n)
+    if unshifted and block.flags.c_contiguous:
+        summed = _label_referenced_rows(block, labels, work, losses, scale=scale)
+        if summed is not None:
+            return summed
     # Flat positions (a single row's are its columns): indexing a flat view costs a
     # fraction of a gather by (row, column), and of np.take.
     top = block.argmax(axis=1)
@@ -1175,25 +1181,16 @@ def _plain_block(
     # costs a tenth of its call.
     quiet = n == 1 and math.isfinite(row_max[0])
     with _QUIET if quiet else np.errstate(invalid="ignore"):
-        shrink = None
-        if limit > 0 and row_max.min() >= 0 and row_max.max() <= limit:
-            at = values[at_label] if values is not None else block[rows, labels]
-            shifted_label = at - row_max  # x_y - m <= 0
-            np.exp(block, out=work)
-            shrink = np.exp(-row_max)
-        else:
-            np.subtract(block, row_max[:, None], out=work)
-            shifted_label = flat[at_label]
-            np.exp(work, out=work)
+        np.subtract(block, row_max[:, None], out=work)
+        shifted_label = flat[at_label]
+        np.exp(work, out=work)
         others = _sum_others(work, at_top, row_max)
-        if shrink is not None:
-            others *= shrink
         row_losses = np.log1p(others, out=losses)
         row_losses -= shifted_label
         if scale is not None:
             # s e^(x - m) / (1 + others), and s / (1 + others) at the maximum.
             factor = scale / (1 + others)
-            work *= (factor if shrink is None else factor * shrink)[:, None]
+            work *= factor[:, None]
             flat[at_top] = factor
             at_labels = np.expm1(shifted_label)
             at_labels -= others
@@ -1204,6 +1201,59 @@ def _plain_block(
     if n == 1:  # the float64 sum of one loss
         return float(row_losses[0])
     return float(np.add.reduce(row_losses, dtype=np.float64))
+
+
+def _unshifted_holds(reference: Any, whole: Any, others: Any) -> bool:
+    """Whether sums of ``e^x`` give every loss and gradient of a block as the shift would.
+
+    `reference` holds ``e^{x_y}`` per row, `whole` the sum of all ``e^{x_c}`` and `others`
+    ``T``, that sum without the label's over ``e^{x_y}``. It holds where every
+    ``e^{x_y}`` is a normal number, every ``T`` finite and every sum at least 1: then
+    what ``e^x`` loses to the subnormal range changes ``T`` by at most twice what
+    ``e^{x - x_y}`` loses there, and the gradient's factor ``s / sum`` is at most ``s``,
+    so that each term keeps what it holds. Logits far below 0, or above ``log(max)``
+    (88.7 in float32), and inf or NaN fail it (NaN fails every comparison).
+    """
+    return bool(
+        _TINY[reference.dtype.char] <= reference.min()
+        and reference.max() < math.inf
+        and whole.min() >= 1
+        and others.max() < math.inf
+    )
+
+
+def _label_referenced_rows(
+    block: FloatArray, labels: Any, work: FloatArray, losses: Any, *, scale: Any
+) -> float | None:
+    r"""Compute a block of rows with each row's label as reference, from ``e^x``; or None.
+
+    Per row, ``T = \sum_{c \ne y} e^{x_c} / e^{x_y}`` (``e^{x_y}`` read back from the
+    block, then put to 0 before the row sums of :func:`_row_sums`), the loss
+    ``log(1 + T)`` and the gradient ``s e^{x_c} / (e^{x_y} (1 + T))``, ``-s T / (1 +
+    T)`` at the label: the forms of :func:`_plain_class_major`, in the row layout, with
+    the same condition (:func:`_unshifted_holds`). Returns the float64 sum of the
+    losses (0 where `losses` receives them), or None where the condition fails: `work`
+    then holds nothing of use, and the caller shifts by the maxima.
+    """
+    n, n_classes = block.shape
+    at_label = _row_indices(n) * n_classes
+    at_label += labels
+    flat = work.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        np.exp(block, out=work)
+        reference = flat[at_label]
+        flat[at_label] = 0
+        others = _row_sums(work)
+        whole = others + reference
+        others /= reference
+        if not _unshifted_holds(reference, whole, others):
+            return None
+    row_losses = np.log1p(others, out=losses)
+    if scale is not None:
+        factor = scale / (1 + others)
+        work *= (factor / reference)[:, None]
+        flat[at_label] = -others * factor
+    return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
 
 
 class _Unfit(Exception):
@@ -1233,14 +1283,10 @@ def _plain_class_major(
     is asked for, else into a buffer of the thread.
 
     A block first takes ``e^x`` itself, without a shift: ``T`` is the sum of the
-    others over ``e^{x_y}``, read back from the block. This holds where, at every
-    position, ``e^{x_y}`` is a normal number, ``T`` is finite, and the sum of all
-    ``e^{x_c}`` is at least 1: then what ``e^x`` loses to the subnormal range changes
-    ``T`` by at most twice what ``e^{x - x_y}`` loses there, and each ``e^{x_c}`` is
-    scaled by at most ``s``, so that the gradient keeps what it holds. It saves a
-    pass, and reads the label's logits once they are in the cache.
-    A block where this fails (logits far below 0, or above ``log(max)`` (88.7 in
-    float32), inf or NaN) takes ``e^{x - x_y}``, one pass more. Where that overflows
+    others over ``e^{x_y}``, read back from the block. That saves a pass, and reads
+    the label's logits once they are in the cache. A block where it does not hold
+    (:func:`_unshifted_holds`: logits far below 0, or above ``log(max)``, inf or NaN)
+    takes ``e^{x - x_y}``, one pass more. Where that overflows
     too (a logit more than ``log(max)`` above its label's) or ``x_y`` is ``+inf`` or
     NaN, the call stops and returns None: the caller hands it to the general path,
     which shifts by the maxima (and gives NaN where a row's maximum is ``+inf``).
@@ -1336,12 +1382,7 @@ def _label_referenced_block(
     np.add.reduce(work, axis=0, out=others)
     whole = np.add(others, reference, out=spare)
     others /= reference
-    if not (
-        _TINY[image.dtype.char] <= reference.min()
-        and reference.max() < math.inf
-        and whole.min() >= 1
-        and others.max() < math.inf
-    ):
+    if not _unshifted_holds(reference, whole, others):
         # Shifted by x_y: e^(x_c - x_y), exactly 1 at the label.
         at_image = positions[1, :n]
         np.multiply(labels, span, out=at_image)

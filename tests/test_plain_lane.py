@@ -102,7 +102,9 @@ def test_random_rows_against_mpmath(rng, scale, n_rows):
     np.testing.assert_allclose(got[picked], expected, rtol=4e-15)
 
 
-@pytest.mark.parametrize("shift", [0.0, -50.0, 30.0, 200.0])  # maxima in [0, L] or not
+# e^x where every row's sum of e^x is at least 1 (0, 30); the shift by the maxima where
+# one is less (-50), or where e^x overflows (200)
+@pytest.mark.parametrize("shift", [0.0, -50.0, 30.0, 200.0])
 @pytest.mark.parametrize(("n_rows", "n_classes"), [(3, 5), (64, 100), (300, 300), (40, 2000)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
