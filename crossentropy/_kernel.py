@@ -53,9 +53,8 @@ row sums of :func:`_sum_others`, but with neither :class:`Prepared` nor
 Large blocks first take each row's label logit as the reference of its sum, from
 ``e^x`` itself (:func:`_label_referenced_rows`): no pass looks for the maxima or
 subtracts them; blocks where that does not hold (:func:`_unshifted_holds`) take the
-shift. Rows of few classes
-(``_MAX_TRANSPOSED_CLASSES``) go to :class:`_Problem` from ``_PLAIN_TRANSPOSED_ELEMENTS``
-on, where the transposed layout wins. Plain calls in PyTorch's layout (classes before
+shift (rows of few classes too: without the maxima, the row layout costs less than the
+transposed one of :class:`_Problem`). Plain calls in PyTorch's layout (classes before
 other axes) take :func:`_plain_class_major`: blocks viewed in place, each position's
 label logit as the reference of its sum, so that no pass looks for the maxima; calls
 where that reference overflows go to :class:`_Problem`.
@@ -114,8 +113,6 @@ _LABEL_REFERENCED_BLOCK_ELEMENTS = 1 << 19
 # Blocks of plain calls from this many elements take e^x without the shift, when they
 # can (see plain_cross_entropy): below, the checks cost more than the passes saved.
 _UNSHIFTED_ELEMENTS = 1 << 14
-# Plain calls of few classes from this many elements take the transposed layout.
-_PLAIN_TRANSPOSED_ELEMENTS = 1 << 15
 # Plain calls of up to this many elements skip the runtime and its kept buffers.
 _TINY_ELEMENTS = 1 << 15
 # Row indices of blocks (see _row_indices): grown to the largest block seen, never written.
@@ -186,18 +183,18 @@ def _sum_others(exps: FloatArray, at_top: Any, row_max: Any) -> Any:
     return _row_sums(exps)
 
 
-def _row_sums(exps: FloatArray) -> Any:
+def _row_sums(exps: FloatArray, out: Any = None) -> Any:
     """Return the sums of the rows of C-contiguous `exps` (see :func:`_sum_others`)."""
     n_rows, n_classes = exps.shape
     if n_rows >= _EINSUM_ROWS:
         if n_classes <= _EINSUM_CLASSES:
-            return np.einsum("ij->i", exps)
+            return np.einsum("ij->i", exps, out=out)
         part = _einsum_part(n_classes)
         if part:
             # Equal parts of a long row by einsum, then their few sums pairwise.
             parts = np.einsum("ijk->ij", exps.reshape(n_rows, n_classes // part, part))
-            return np.add.reduce(parts, axis=1)
-    return np.add.reduce(exps, axis=1)
+            return np.add.reduce(parts, axis=1, out=out)
+    return np.add.reduce(exps, axis=1, out=out)
 
 
 @functools.cache
@@ -1117,8 +1114,10 @@ def plain_cross_entropy(
     if n_rows * n_classes <= _TINY_ELEMENTS:
         # One block on this thread, in a new buffer: smaller than the runtime's cost.
         work = np.empty(values.shape, dtype) if grad is None else grad
-        unshifted = n_rows * n_classes >= _UNSHIFTED_ELEMENTS
-        summed = _plain_block(values, labels, work, losses, scale=scale, unshifted=unshifted)
+        buffers = None
+        if n_rows * n_classes >= _UNSHIFTED_ELEMENTS:
+            buffers = (np.empty((3, n_rows), dtype), np.empty(n_rows, np.intp))
+        summed = _plain_block(values, labels, work, losses, scale=scale, unshifted=buffers)
         return summed if losses is None else losses
     # Long rows (summed pairwise) gain from larger blocks; shorter ones keep blocks that
     # split mid-size calls evenly over the threads.
@@ -1130,9 +1129,12 @@ def plain_cross_entropy(
 
     def run_rows(start: int, stop: int) -> None:
         # The gradient's rows are the work buffer where it is asked for.
+        rows = min(block_rows, stop - start)
         buffer = grad
         if buffer is None:
-            buffer = scratch("kernel", (min(block_rows, stop - start), n_classes), dtype)
+            buffer = scratch("kernel", (rows, n_classes), dtype)
+        per_row = scratch("kernel-rows", (3, rows), dtype)
+        positions = scratch("kernel-indices", (rows,), np.dtype(np.intp))
         for begin in range(start, stop, block_rows):
             end = min(begin + block_rows, stop)
             block_sums[begin // block_rows] = _plain_block(
@@ -1141,7 +1143,7 @@ def plain_cross_entropy(
                 buffer[begin:end] if grad is not None else buffer[: end - begin],
                 None if losses is None else losses[begin:end],
                 scale=scale,
-                unshifted=unshifted,
+                unshifted=(per_row, positions) if unshifted else None,
             )
 
     run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
@@ -1149,19 +1151,29 @@ def plain_cross_entropy(
 
 
 def _plain_block(
-    block: FloatArray, labels: Any, work: FloatArray, losses: Any, *, scale: Any, unshifted: bool
+    block: FloatArray,
+    labels: Any,
+    work: FloatArray,
+    losses: Any,
+    *,
+    scale: Any,
+    unshifted: tuple[Any, Any] | None,
 ) -> float:
     """Compute one block of :func:`plain_cross_entropy`; return the float64 sum of its losses.
 
     `work` is the block's work buffer, or its rows of the gradient when `scale` (``s``) is
     given; `losses`, where given, receives the per-row losses (the sum is then 0). With
-    `unshifted`, a C-contiguous block first tries :func:`_label_referenced_rows`.
+    `unshifted`, the buffers of per-row values and positions that it needs, a
+    C-contiguous block first tries :func:`_label_referenced_rows`.
     Invalid operations, where rows hold +inf or NaN, are ignored here.
     """
     n, n_classes = block.shape
     rows = _row_indices(n)
-    if unshifted and block.flags.c_contiguous:
-        summed = _label_referenced_rows(block, labels, work, losses, scale=scale)
+    if unshifted is not None and block.flags.c_contiguous:
+        per_row, positions = unshifted
+        summed = _label_referenced_rows(
+            block, labels, work, losses, scale=scale, per_row=per_row, positions=positions
+        )
         if summed is not None:
             return summed
     # Flat positions (a single row's are its columns): indexing a flat view costs a
@@ -1208,22 +1220,32 @@ def _unshifted_holds(reference: Any, whole: Any, others: Any) -> bool:
 
     `reference` holds ``e^{x_y}`` per row, `whole` the sum of all ``e^{x_c}`` and `others`
     ``T``, that sum without the label's over ``e^{x_y}``. It holds where every
-    ``e^{x_y}`` is a normal number, every ``T`` finite and every sum at least 1: then
-    what ``e^x`` loses to the subnormal range changes ``T`` by at most twice what
-    ``e^{x - x_y}`` loses there, and the gradient's factor ``s / sum`` is at most ``s``,
-    so that each term keeps what it holds. Logits far below 0, or above ``log(max)``
-    (88.7 in float32), and inf or NaN fail it (NaN fails every comparison).
+    ``e^{x_y}`` is a normal number, every ``T`` finite and every sum at least 1/2 (as
+    for log-probabilities, whose sums are 1 to rounding). Then either ``e^{x_y} >=
+    1/4``, and what ``e^x`` loses to the subnormal range changes ``T`` by at most four
+    times what ``e^{x - x_y}`` loses there (a few of the smallest subnormal numbers), or
+    the others sum to at least 1/4, and ``T`` keeps its relative accuracy; and the
+    gradient's factor ``s / sum`` is at most ``2 s``, so that each term keeps what it
+    holds. Logits far below 0, or above ``log(max)`` (88.7 in float32), and inf or NaN
+    fail it (NaN fails every comparison).
     """
     return bool(
         _TINY[reference.dtype.char] <= reference.min()
         and reference.max() < math.inf
-        and whole.min() >= 1
+        and whole.min() >= 0.5
         and others.max() < math.inf
     )
 
 
 def _label_referenced_rows(
-    block: FloatArray, labels: Any, work: FloatArray, losses: Any, *, scale: Any
+    block: FloatArray,
+    labels: Any,
+    work: FloatArray,
+    losses: Any,
+    *,
+    scale: Any,
+    per_row: Any,
+    positions: Any,
 ) -> float | None:
     r"""Compute a block of rows with each row's label as reference, from ``e^x``; or None.
 
@@ -1231,29 +1253,71 @@ def _label_referenced_rows(
     block, then put to 0 before the row sums of :func:`_row_sums`), the loss
     ``log(1 + T)`` and the gradient ``s e^{x_c} / (e^{x_y} (1 + T))``, ``-s T / (1 +
     T)`` at the label: the forms of :func:`_plain_class_major`, in the row layout, with
-    the same condition (:func:`_unshifted_holds`). Returns the float64 sum of the
-    losses (0 where `losses` receives them), or None where the condition fails: `work`
-    then holds nothing of use, and the caller shifts by the maxima.
+    the same condition (:func:`_unshifted_holds`). `per_row` (three rows of at least
+    the block's rows) and `positions` (as many indices) are the thread's buffers.
+    Returns the float64 sum of the losses (0 where `losses` receives them), or None
+    where the condition fails: `work` then holds nothing of use, and the caller shifts
+    by the maxima.
     """
     n, n_classes = block.shape
-    at_label = _row_indices(n) * n_classes
+    reference, others, spare = per_row[0, :n], per_row[1, :n], per_row[2, :n]
+    at_label = np.multiply(_row_indices(n), n_classes, out=positions[:n])
     at_label += labels
     flat = work.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         np.exp(block, out=work)
-        reference = flat[at_label]
+        np.take(flat, at_label, out=reference)  # e^(x_y)
         flat[at_label] = 0
-        others = _row_sums(work)
-        whole = others + reference
+        _row_sums(work, out=others)
+        whole = np.add(others, reference, out=spare)
         others /= reference
         if not _unshifted_holds(reference, whole, others):
             return None
-    row_losses = np.log1p(others, out=losses)
+    return _referenced_losses(
+        work,
+        flat,
+        at_label,
+        others,
+        reference=reference,
+        spare=spare,
+        losses=losses,
+        scale=scale,
+        by_row=True,
+    )
+
+
+def _referenced_losses(
+    work: FloatArray,
+    flat: Any,
+    at_label: Any,
+    others: Any,
+    *,
+    reference: Any,
+    spare: Any,
+    losses: Any,
+    scale: Any,
+    by_row: bool,
+) -> float:
+    """Form the losses ``log(1 + T)`` of a label-referenced block, and its gradient.
+
+    `others` holds ``T`` per row (or position), `work` the block's exponentials, 0 at
+    the labels, whose positions in `flat` (`work` or the C-contiguous array it views)
+    are `at_label`; `reference` ``e^{x_y}`` where `work` holds ``e^x``, None where it
+    holds ``e^{x - x_y}``. Where `scale` ``s`` is given, writes the gradient: ``s e /
+    (e^{x_y} (1 + T))`` over `work`, ``-s T / (1 + T)`` at the labels. `spare` is a
+    buffer of the length of `others`; `reference` and `others` are overwritten.
+    `by_row`: the rows of `work` are the block's rows (else its columns are).
+    Returns the float64 sum of the losses (0 where `losses` receives them).
+    """
+    row_losses = np.log1p(others, out=spare if losses is None else losses)
+    summed = 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
     if scale is not None:
-        factor = scale / (1 + others)
-        work *= (factor / reference)[:, None]
-        flat[at_label] = -others * factor
-    return 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
+        factor = np.divide(scale, np.add(others, 1, out=spare), out=spare)
+        scaled = factor if reference is None else np.divide(factor, reference, out=reference)
+        work *= scaled[:, None] if by_row else scaled
+        np.negative(others, out=others)
+        flat[at_label] = np.multiply(others, factor, out=others)
+    return summed
 
 
 class _Unfit(Exception):
@@ -1396,32 +1460,20 @@ def _label_referenced_block(
         if not (others.max() < math.inf and label_logits.max() < math.inf):
             raise _Unfit
         reference = None
-    row_losses = np.log1p(others, out=spare if losses is None else losses)
-    summed = 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
-    if scale is not None:
-        factor = np.divide(scale, np.add(others, 1, out=spare), out=spare)
-        if reference is None:
-            work *= factor
-        else:
-            work *= np.divide(factor, reference, out=reference)
-        np.negative(others, out=others)
-        flat[at_label] = np.multiply(others, factor, out=others)
-    return summed
+    return _referenced_losses(
+        work,
+        flat,
+        at_label,
+        others,
+        reference=reference,
+        spare=spare,
+        losses=losses,
+        scale=scale,
+        by_row=False,
+    )
 
 
-def plain_rows_fit(n_rows: int, n_classes: int) -> bool:
-    """Whether :func:`plain_cross_entropy` takes plain calls of this shape.
-
-    It lays rows out as they are, where ``argmax`` over a row of a few classes costs
-    several times what the transposed layout of :class:`_Problem` pays for a block:
-    from ``_PLAIN_TRANSPOSED_ELEMENTS`` elements on, calls of up to
-    ``_MAX_TRANSPOSED_CLASSES`` classes take the general path, whose fixed cost is
-    small beside their work by then.
-    """
-    return n_classes > _MAX_TRANSPOSED_CLASSES or n_rows * n_classes < _PLAIN_TRANSPOSED_ELEMENTS
-
-
-PLAIN_LANE = Lane(fits=plain_rows_fit, run=plain_cross_entropy)
+PLAIN_LANE: Lane = plain_cross_entropy
 
 
 def work_elements(n_rows: int, n_classes: int, *, softcap: bool, grad: bool) -> int:

@@ -400,19 +400,12 @@ def in_blocks(
     return [result for results in ranges for result in results]
 
 
-class Lane(NamedTuple):
-    """The lane of a loss for plain calls (see :func:`plain_call`).
-
-    ``fits(n_rows, n_classes)`` says whether the lane takes a plain call of ``(N, C)``
-    rows of that shape (else the general path does); ``run(logits, labels, reduction,
-    grad)`` takes the logits and labels of a :class:`PlainCall` (rows, or class-major),
-    returns what the loss's kernel returns, and writes the gradient into `grad` if
-    given. It may return None instead: the call then takes the general path (whatever
-    it wrote into `grad` is written again there).
-    """
-
-    fits: Callable[[int, int], bool]
-    run: Callable[[FloatArray, Any, Reduction, FloatArray | None], Any]
+# The lane of a loss for plain calls (see :func:`plain_call`): it takes the logits and
+# labels of a :class:`PlainCall` (rows, or class-major), the reduction and the array for
+# the gradient (or None), returns what the loss's kernel returns, and writes the
+# gradient. It may return None instead: the call then takes the general path (whatever
+# it wrote into the gradient is written again there).
+Lane = Callable[[FloatArray, Any, Reduction, "FloatArray | None"], Any]
 
 
 @dataclass(frozen=True)
@@ -1407,7 +1400,6 @@ def plain_call(
     first: object,
     target: object,
     options: dict[str, Any],
-    fits: Callable[[int, int], bool] | None = None,
 ) -> PlainCall | None:
     """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
 
@@ -1422,8 +1414,7 @@ def plain_call(
     ``(B, C, S)`` view and the labels as ``(B, S)``; other strides take the general
     path. Nothing here raises: a call that is anything else, valid or not, takes the
     general path, whose checks raise the errors. These checks cost a few microseconds,
-    against tens for :func:`prepare`. With `fits` (a lane's, see :class:`Lane`), a call
-    of ``(N, C)`` rows that it does not take is None too, before anything is converted.
+    against tens for :func:`prepare`.
     """
     if type(first) is not np.ndarray or type(target) is not np.ndarray:
         return None
@@ -1446,7 +1437,6 @@ def plain_call(
     if (
         target.shape != batch_shape
         or (span > 1 and not first.flags.c_contiguous)
-        or (span == 1 and fits is not None and not fits(target.size, n_classes))
         or not _labels_in_range(target, n_classes)
     ):
         return None
@@ -1475,7 +1465,7 @@ def evaluate_plain(
     """
     if loss.plain is None:
         return None
-    call = plain_call(first, target, options, loss.plain.fits)
+    call = plain_call(first, target, options)
     if call is None:
         return None
     logits, labels, reduction, shape, batch_shape = call
@@ -1490,7 +1480,7 @@ def evaluate_plain(
     elif return_grad:
         rows = np.empty(logits.shape, dtype=logits.dtype)
         grad = rows.reshape(shape)
-    losses = loss.plain.run(logits, labels, reduction, rows)
+    losses = loss.plain(logits, labels, reduction, rows)
     if losses is None:
         return None  # a class-major call that its lane hands to the general path
     if copy_back:

@@ -449,7 +449,7 @@ def _general_path(logits, labels, **options):
 )
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-# e^x where every sum of e^x is at least 1; e^(x - x_y) in blocks where it is less (-30),
+# e^x where every sum of e^x is at least 1/2; e^(x - x_y) in blocks where one is less (-30),
 # where e^x_y is subnormal (-95) or e^x overflows in float32 (80 + 4 * 4 > 88.7).
 @pytest.mark.parametrize("shift", [0.0, -30.0, -95.0, 80.0])
 def test_lane_equals_the_loop(rng, shape, reduction, dtype, shift):

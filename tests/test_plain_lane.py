@@ -25,9 +25,8 @@ OPTIONS = losses.public_options("categorical_cross_entropy_with_logits")
 
 def _takes_the_lane(logits, labels, **options):
     call = plain_call(logits, labels, {**OPTIONS, **options})
-    assert call is not None
     assert _LOGITS.plain is not None
-    return _LOGITS.plain.fits(*call.logits.shape)
+    return call is not None and call.logits.ndim == 2
 
 
 def _unshifted(n_rows, n_classes):
@@ -102,7 +101,7 @@ def test_random_rows_against_mpmath(rng, scale, n_rows):
     np.testing.assert_allclose(got[picked], expected, rtol=4e-15)
 
 
-# e^x where every row's sum of e^x is at least 1 (0, 30); the shift by the maxima where
+# e^x where every row's sum of e^x is at least 1/2 (0, 30); the shift by the maxima where
 # one is less (-50), or where e^x overflows (200)
 @pytest.mark.parametrize("shift", [0.0, -50.0, 30.0, 200.0])
 @pytest.mark.parametrize(("n_rows", "n_classes"), [(3, 5), (64, 100), (300, 300), (40, 2000)])
