@@ -87,8 +87,17 @@ def main() -> None:
         # The factor of the gradient of the mean, as the lane forms it.
         scale = np.float32(1 / n_rows) if args.grad else None
 
-        def arithmetic(logits=logits, labels=labels, work=work, scale=scale) -> float:
-            return _kernel._plain_block(logits, labels, work, None, scale=scale, limit=0.0)
+        # The per-row buffers of the label-referenced form, where the lane takes it.
+        unshifted = None
+        if n_rows * n_classes >= _kernel._UNSHIFTED_ELEMENTS:
+            unshifted = (np.empty((3, n_rows), np.float32), np.empty(n_rows, np.intp))
+
+        def arithmetic(
+            logits=logits, labels=labels, work=work, scale=scale, unshifted=unshifted
+        ) -> float:
+            return _kernel._plain_block(
+                logits, labels, work, None, scale=scale, unshifted=unshifted
+            )
 
         times = best_of_interleaved(
             {
