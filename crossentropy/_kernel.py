@@ -1098,9 +1098,12 @@ def plain_cross_entropy(
     A block of at least ``_UNSHIFTED_ELEMENTS`` elements first takes each row's label
     as its reference, from the exponentials of the logits themselves
     (:func:`_label_referenced_rows`): no pass looks for the maxima, and none subtracts
-    them. A block where that does not hold takes the shift by the maxima. Blocks are
-    the same whatever the thread count (``granule``), and so is every result, bit for
-    bit.
+    them. A block where that does not hold takes the shift by the maxima, except in
+    calls of more than ``_TINY_ELEMENTS`` elements with rows of up to
+    ``_MAX_TRANSPOSED_CLASSES`` classes: many rows to a block, whose per-row arrays
+    would cost too much memory. Such a call returns None, and takes the general path
+    (so do such calls of logits that are not C-contiguous). Blocks are the same
+    whatever the thread count (``granule``), and so is every result, bit for bit.
     """
     if values.ndim == 3:
         return _plain_class_major(values, labels, reduction, grad)
@@ -1126,6 +1129,11 @@ def plain_cross_entropy(
     block_sums = [0.0] * -(-n_rows // block_rows)
     # Blocks too small to gain from e^x take the shift: its checks would cost more.
     unshifted = min(block_rows, n_rows) * n_classes >= _UNSHIFTED_ELEMENTS
+    # Rows of few classes are many to a block, and the shift by the maxima keeps arrays
+    # of one value per row: calls whose blocks would need it take the general path.
+    few_classes = n_classes <= _MAX_TRANSPOSED_CLASSES
+    if few_classes and not (unshifted and values.flags.c_contiguous):
+        return None
 
     def run_rows(start: int, stop: int) -> None:
         # The gradient's rows are the work buffer where it is asked for.
@@ -1144,9 +1152,13 @@ def plain_cross_entropy(
                 None if losses is None else losses[begin:end],
                 scale=scale,
                 unshifted=(per_row, positions) if unshifted else None,
+                shift=not few_classes,
             )
 
-    run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
+    try:
+        run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
+    except _Unfit:
+        return None
     return math.fsum(block_sums) if losses is None else losses
 
 
@@ -1158,13 +1170,15 @@ def _plain_block(
     *,
     scale: Any,
     unshifted: tuple[Any, Any] | None,
+    shift: bool = True,
 ) -> float:
     """Compute one block of :func:`plain_cross_entropy`; return the float64 sum of its losses.
 
     `work` is the block's work buffer, or its rows of the gradient when `scale` (``s``) is
     given; `losses`, where given, receives the per-row losses (the sum is then 0). With
     `unshifted`, the buffers of per-row values and positions that it needs, a
-    C-contiguous block first tries :func:`_label_referenced_rows`.
+    C-contiguous block first tries :func:`_label_referenced_rows`; where that does not
+    hold and `shift` is False, it raises :class:`_Unfit` instead of shifting.
     Invalid operations, where rows hold +inf or NaN, are ignored here.
     """
     n, n_classes = block.shape
@@ -1176,6 +1190,8 @@ def _plain_block(
         )
         if summed is not None:
             return summed
+        if not shift:
+            raise _Unfit
     # Flat positions (a single row's are its columns): indexing a flat view costs a
     # fraction of a gather by (row, column), and of np.take.
     top = block.argmax(axis=1)
@@ -1321,7 +1337,7 @@ def _referenced_losses(
 
 
 class _Unfit(Exception):
-    """A block of a class-major plain call that its label-referenced form cannot take."""
+    """A block of a plain call that its lane hands to the general path."""
 
 
 def _plain_class_major(

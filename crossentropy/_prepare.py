@@ -1482,7 +1482,7 @@ def evaluate_plain(
         grad = rows.reshape(shape)
     losses = loss.plain(logits, labels, reduction, rows)
     if losses is None:
-        return None  # a class-major call that its lane hands to the general path
+        return None  # a call that its lane hands to the general path
     if copy_back:
         assert grad is not None
         assert rows is not None

@@ -8,6 +8,7 @@ of small valid inputs and its plain-loop oracle from ``reference.py``.
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -254,3 +255,25 @@ def public_options(name: str, **changes: Any) -> dict[str, Any]:
         if key not in ("return_grad", "return_hess", "out")
     }
     return {**options, **changes}
+
+
+def second_call_peak(call) -> int:
+    """Return the peak memory a second call of `call` allocates (tracemalloc).
+
+    Beyond the block buffers it keeps for later calls, which the first call makes.
+    """
+    call()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = call()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A pool thread that the first call left idle makes its block buffers in the second,
+    # and keeps them: what stays allocated beyond the result is such buffers.
+    parts = result if isinstance(result, tuple) else (result,)
+    returned = sum(part.nbytes for part in parts if isinstance(part, np.ndarray))
+    kept = max(0, current - before - returned)
+    return peak - before - kept

@@ -11,8 +11,6 @@ thread's block buffers, kept from call to call).
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -108,28 +106,6 @@ def test_a_masked_large_input_equals_where(rng, loss):
     np.testing.assert_array_equal(grad, expected_grad)
 
 
-def _second_call_peak(call) -> int:
-    """Return the peak memory a second call of `call` allocates (tracemalloc).
-
-    Beyond the block buffers it keeps for later calls, which the first call makes.
-    """
-    call()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        result = call()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    # A pool thread that the first call left idle makes its block buffers in the second,
-    # and keeps them: what stays allocated beyond the result is such buffers.
-    parts = result if isinstance(result, tuple) else (result,)
-    returned = sum(part.nbytes for part in parts if isinstance(part, np.ndarray))
-    kept = max(0, current - before - returned)
-    return peak - before - kept
-
-
 def _binary_memory_cases(rng, shape):
     return {
         "where": {"where": rng.random(shape) < 0.9},
@@ -167,7 +143,7 @@ def test_binary_options_cost_at_most_a_sixteenth_of_the_input(rng, function, cas
     else:
         options = _binary_memory_cases(rng, shape)[case]
     with ce.num_threads(threads):
-        peak = _second_call_peak(lambda: function(first, target, **options))
+        peak = losses.second_call_peak(lambda: function(first, target, **options))
     assert peak < first.nbytes / 16
 
 
@@ -228,7 +204,7 @@ def test_categorical_probabilities_cost_at_most_a_sixteenth_of_the_input(
     elif case == "int32 labels":
         target = target.astype(np.int32)
     with ce.num_threads(threads):
-        peak = _second_call_peak(lambda: function(first, target, **options))
+        peak = losses.second_call_peak(lambda: function(first, target, **options))
     assert peak < first.nbytes / 16
 
 
@@ -290,5 +266,5 @@ def test_categorical_logits_cost_at_most_a_sixteenth_of_the_input(
         return function(first, target, axis=axis, reduction=reduction, **options)
 
     with ce.num_threads(threads):
-        peak = _second_call_peak(call)
+        peak = losses.second_call_peak(call)
     assert peak - output < first.nbytes / 16

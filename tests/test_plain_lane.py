@@ -324,3 +324,26 @@ def test_options_at_their_neutral_values_stay_plain(rng):
     expected = reference.categorical(logits, labels, logits=True)
     got = ce.categorical_cross_entropy_with_logits(logits, labels, **neutral)
     np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+
+def test_few_classes_where_e_x_does_not_hold_take_the_general_path(rng):
+    # Many rows to a block: the shift by the maxima would keep arrays of one value per
+    # row of each block, so the lane hands such calls to the general path.
+    n_rows, n_classes = 8192, 10
+    logits = rng.normal(size=(n_rows, n_classes)).astype(np.float32) - 10  # sums below 1/2
+    labels = rng.integers(0, n_classes, size=n_rows)
+    assert _takes_the_lane(logits, labels)
+    assert _kernel.plain_cross_entropy(logits, labels, "mean", None) is None
+    assert _kernel.plain_cross_entropy(logits + 10, labels, "mean", None) is not None
+    none, grad = ce.categorical_cross_entropy_with_logits(
+        logits, labels, reduction="none", return_grad=True
+    )
+    x = logits.astype(np.float64)
+    top = x.max(axis=1, keepdims=True)
+    exps = np.exp(x - top)
+    sums = exps.sum(axis=1, keepdims=True)
+    want = np.log(sums[:, 0]) + top[:, 0] - x[np.arange(n_rows), labels]
+    want_grad = exps / sums
+    want_grad[np.arange(n_rows), labels] -= 1
+    np.testing.assert_allclose(none, want, rtol=2e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=2e-5, atol=1e-7)
