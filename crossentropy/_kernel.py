@@ -1092,8 +1092,9 @@ def plain_cross_entropy(
     is kept). With `grad`, a C-contiguous ``(N, C)`` array, the gradient of the
     reduced loss is written there: ``s (softmax(x) - onehot(y))`` with ``s = 1/N``
     for the mean, its entry at the label formed as
-    ``s (\operatorname{expm1}(x_y - m) - others) / (1 + others)``, which keeps its
-    relative accuracy where the label holds the maximum.
+    ``s (\operatorname{expm1}(x_y - m) - others) / (1 + others)`` (``-s T / (1 + T)``
+    in the label-referenced form below), which keeps its relative accuracy where the
+    label holds the maximum.
 
     A block of at least ``_UNSHIFTED_ELEMENTS`` elements first takes each row's label
     as its reference, from the exponentials of the logits themselves
