@@ -52,7 +52,7 @@ row sums of :func:`_sum_others`, but with neither :class:`Prepared` nor
 :class:`_Problem`, whose setup costs several times the arithmetic of a small call.
 Large blocks first take each row's label logit as the reference of its sum, from
 ``e^x`` itself (:func:`_label_referenced_rows`): no pass looks for the maxima or
-subtracts them; blocks where that does not hold (:func:`_unshifted_holds`) take the
+subtracts them; blocks where that does not hold (:func:`_unshifted_sums`) take the
 shift (rows of few classes too: without the maxima, the row layout costs less than the
 transposed one of :class:`_Problem`). Plain calls in PyTorch's layout (classes before
 other axes) take :func:`_plain_class_major`: blocks viewed in place, each position's
@@ -81,6 +81,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -1156,8 +1157,24 @@ def plain_cross_entropy(
                 shift=not few_classes,
             )
 
+    return _plain_result(run_rows, (n_rows, n_classes, block_rows), block_sums, losses)
+
+
+def _plain_result(
+    work: Callable[[int, int], None],
+    units: tuple[int, int, int],
+    block_sums: list[float],
+    losses: Any,
+) -> Any:
+    """Run a plain call's `work` over its ``(count, elements each, granule)`` `units`.
+
+    Returns the per-row `losses` for ``"none"``, else the float64 sum of `block_sums`
+    (added with ``math.fsum`` in block order); None where a block raised
+    :class:`_Unfit`: the call then takes the general path.
+    """
+    count, elements, granule = units
     try:
-        run_in_ranges(run_rows, n_rows, n_classes, granule=block_rows)
+        run_in_ranges(work, count, elements, granule=granule)
     except _Unfit:
         return None
     return math.fsum(block_sums) if losses is None else losses
@@ -1232,20 +1249,37 @@ def _plain_block(
     return float(np.add.reduce(row_losses, dtype=np.float64))
 
 
-def _unshifted_holds(reference: Any, whole: Any, others: Any) -> bool:
-    """Whether sums of ``e^x`` give every loss and gradient of a block as the shift would.
+def _unshifted_sums(
+    logits: Any, work: Any, flat: Any, at_label: Any, per_row: Any, *, by_row: bool
+) -> bool:
+    """Write ``e^x`` of a block into `work` and its per-row sums; return whether they hold.
 
-    `reference` holds ``e^{x_y}`` per row, `whole` the sum of all ``e^{x_c}`` and `others`
-    ``T``, that sum without the label's over ``e^{x_y}``. It holds where every
-    ``e^{x_y}`` is a normal number, every ``T`` finite and every sum at least 1/2 (as
-    for log-probabilities, whose sums are 1 to rounding). Then either ``e^{x_y} >=
-    1/4``, and what ``e^x`` loses to the subnormal range changes ``T`` by at most four
-    times what ``e^{x - x_y}`` loses there (a few of the smallest subnormal numbers), or
-    the others sum to at least 1/4, and ``T`` keeps its relative accuracy; and the
-    gradient's factor ``s / sum`` is at most ``2 s``, so that each term keeps what it
-    holds. Logits far below 0, or above ``log(max)`` (88.7 in float32), and inf or NaN
-    fail it (NaN fails every comparison).
+    `flat` is `work` flat (or the C-contiguous array it views), `at_label` the flat
+    positions of the labels there. Writes ``e^{x_y}`` into ``per_row[0]``, 0 at the
+    labels, and ``T``, the sum of the others over ``e^{x_y}``, into ``per_row[1]``;
+    ``per_row[2]`` is spare. `by_row`: the rows of `work` are the block's rows (summed
+    by :func:`_row_sums`), else its columns are.
+
+    The sums hold where every ``e^{x_y}`` is a normal number, every ``T`` finite and
+    every sum of ``e^x`` at least 1/2 (as for log-probabilities, whose sums are 1 to
+    rounding). Then either ``e^{x_y} >= 1/4``, and what ``e^x`` loses to the subnormal
+    range changes ``T`` by at most four times what ``e^{x - x_y}`` loses there (a few of
+    the smallest subnormal numbers), or the others sum to at least 1/4, and ``T`` keeps
+    its relative accuracy; and the gradient's factor ``s / sum`` is at most ``2 s``, so
+    that each term keeps what it holds. Logits far below 0, or above ``log(max)`` (88.7
+    in float32), and inf or NaN fail it (NaN fails every comparison). Overflows and
+    invalid operations are the caller's to silence.
     """
+    reference, others, spare = per_row
+    np.exp(logits, out=work)
+    np.take(flat, at_label, out=reference)  # e^(x_y)
+    flat[at_label] = 0
+    if by_row:
+        _row_sums(work, out=others)
+    else:
+        np.add.reduce(work, axis=0, out=others)
+    whole = np.add(others, reference, out=spare)
+    others /= reference
     return bool(
         _TINY[reference.dtype.char] <= reference.min()
         and reference.max() < math.inf
@@ -1270,36 +1304,22 @@ def _label_referenced_rows(
     block, then put to 0 before the row sums of :func:`_row_sums`), the loss
     ``log(1 + T)`` and the gradient ``s e^{x_c} / (e^{x_y} (1 + T))``, ``-s T / (1 +
     T)`` at the label: the forms of :func:`_plain_class_major`, in the row layout, with
-    the same condition (:func:`_unshifted_holds`). `per_row` (three rows of at least
+    the same condition (:func:`_unshifted_sums`). `per_row` (three rows of at least
     the block's rows) and `positions` (as many indices) are the thread's buffers.
     Returns the float64 sum of the losses (0 where `losses` receives them), or None
     where the condition fails: `work` then holds nothing of use, and the caller shifts
     by the maxima.
     """
     n, n_classes = block.shape
-    reference, others, spare = per_row[0, :n], per_row[1, :n], per_row[2, :n]
     at_label = np.multiply(_row_indices(n), n_classes, out=positions[:n])
     at_label += labels
     flat = work.reshape(-1)
+    values = per_row[:, :n]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        np.exp(block, out=work)
-        np.take(flat, at_label, out=reference)  # e^(x_y)
-        flat[at_label] = 0
-        _row_sums(work, out=others)
-        whole = np.add(others, reference, out=spare)
-        others /= reference
-        if not _unshifted_holds(reference, whole, others):
+        if not _unshifted_sums(block, work, flat, at_label, values, by_row=True):
             return None
     return _referenced_losses(
-        work,
-        flat,
-        at_label,
-        others,
-        reference=reference,
-        spare=spare,
-        losses=losses,
-        scale=scale,
-        by_row=True,
+        work, flat, at_label, values, losses=losses, scale=scale, unshifted=True, by_row=True
     )
 
 
@@ -1307,30 +1327,30 @@ def _referenced_losses(
     work: FloatArray,
     flat: Any,
     at_label: Any,
-    others: Any,
+    per_row: Any,
     *,
-    reference: Any,
-    spare: Any,
     losses: Any,
     scale: Any,
+    unshifted: bool,
     by_row: bool,
 ) -> float:
     """Form the losses ``log(1 + T)`` of a label-referenced block, and its gradient.
 
-    `others` holds ``T`` per row (or position), `work` the block's exponentials, 0 at
-    the labels, whose positions in `flat` (`work` or the C-contiguous array it views)
-    are `at_label`; `reference` ``e^{x_y}`` where `work` holds ``e^x``, None where it
-    holds ``e^{x - x_y}``. Where `scale` ``s`` is given, writes the gradient: ``s e /
-    (e^{x_y} (1 + T))`` over `work`, ``-s T / (1 + T)`` at the labels. `spare` is a
-    buffer of the length of `others`; `reference` and `others` are overwritten.
-    `by_row`: the rows of `work` are the block's rows (else its columns are).
-    Returns the float64 sum of the losses (0 where `losses` receives them).
+    `per_row` holds ``e^{x_y}`` (where `unshifted`), ``T`` and a spare row, per row (or
+    position); `work` the block's exponentials, ``e^x`` where `unshifted`, else
+    ``e^{x - x_y}``, 0 at the labels, whose positions in `flat` (`work` or the
+    C-contiguous array it views) are `at_label`. Where `scale` ``s`` is given, writes
+    the gradient: ``s e / (e^{x_y} (1 + T))`` over `work` (without ``e^{x_y}`` for
+    ``e^{x - x_y}``), ``-s T / (1 + T)`` at the labels; `per_row` is overwritten.
+    `by_row`: the rows of `work` are the block's rows (else its columns are). Returns
+    the float64 sum of the losses (0 where `losses` receives them).
     """
+    reference, others, spare = per_row
     row_losses = np.log1p(others, out=spare if losses is None else losses)
     summed = 0.0 if losses is not None else float(np.add.reduce(row_losses, dtype=np.float64))
     if scale is not None:
         factor = np.divide(scale, np.add(others, 1, out=spare), out=spare)
-        scaled = factor if reference is None else np.divide(factor, reference, out=reference)
+        scaled = np.divide(factor, reference, out=reference) if unshifted else factor
         work *= scaled[:, None] if by_row else scaled
         np.negative(others, out=others)
         flat[at_label] = np.multiply(others, factor, out=others)
@@ -1366,7 +1386,7 @@ def _plain_class_major(
     A block first takes ``e^x`` itself, without a shift: ``T`` is the sum of the
     others over ``e^{x_y}``, read back from the block. That saves a pass, and reads
     the label's logits once they are in the cache. A block where it does not hold
-    (:func:`_unshifted_holds`: logits far below 0, or above ``log(max)``, inf or NaN)
+    (:func:`_unshifted_sums`: logits far below 0, or above ``log(max)``, inf or NaN)
     takes ``e^{x - x_y}``, one pass more. Where that overflows
     too (a logit more than ``log(max)`` above its label's) or ``x_y`` is ``+inf`` or
     NaN, the call stops and returns None: the caller hands it to the general path,
@@ -1413,11 +1433,9 @@ def _plain_class_major(
                     scale=scale,
                 )
 
-    try:
-        run_in_ranges(run_blocks, n_images * parts, n_classes * block_span)
-    except _Unfit:
-        return None
-    return math.fsum(block_sums) if losses is None else losses
+    return _plain_result(
+        run_blocks, (n_images * parts, n_classes * block_span, 1), block_sums, losses
+    )
 
 
 def _label_referenced_block(
@@ -1444,7 +1462,7 @@ def _label_referenced_block(
     stop = start + n
     logits = image[:, start:stop]
     rows = _row_indices(n)
-    reference, others, spare = buffer[0, :n], buffer[1, :n], buffer[2, :n]
+    values = buffer[:3, :n]
     # Flat positions of the labels in the work array.
     at_label = positions[0, :n]
     if grad is None:
@@ -1457,18 +1475,14 @@ def _label_referenced_block(
         np.multiply(labels, span, out=at_label)
         at_label += start
     at_label += rows
-    np.exp(logits, out=work)
-    np.take(flat, at_label, out=reference)  # e^(x_y)
-    flat[at_label] = 0
-    np.add.reduce(work, axis=0, out=others)
-    whole = np.add(others, reference, out=spare)
-    others /= reference
-    if not _unshifted_holds(reference, whole, others):
+    unshifted = _unshifted_sums(logits, work, flat, at_label, values, by_row=False)
+    if not unshifted:
         # Shifted by x_y: e^(x_c - x_y), exactly 1 at the label.
         at_image = positions[1, :n]
         np.multiply(labels, span, out=at_image)
         at_image += start
         at_image += rows
+        _, others, spare = values
         label_logits = np.take(image.reshape(-1), at_image, out=spare)
         np.subtract(logits, label_logits, out=work)
         np.exp(work, out=work)
@@ -1476,17 +1490,8 @@ def _label_referenced_block(
         np.add.reduce(work, axis=0, out=others)
         if not (others.max() < math.inf and label_logits.max() < math.inf):
             raise _Unfit
-        reference = None
     return _referenced_losses(
-        work,
-        flat,
-        at_label,
-        others,
-        reference=reference,
-        spare=spare,
-        losses=losses,
-        scale=scale,
-        by_row=False,
+        work, flat, at_label, values, losses=losses, scale=scale, unshifted=unshifted, by_row=False
     )
 
 

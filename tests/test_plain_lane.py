@@ -29,6 +29,18 @@ def _takes_the_lane(logits, labels, **options):
     return call is not None and call.logits.ndim == 2
 
 
+def _float64_losses_and_gradient(logits, labels):
+    """Per-row losses ``lse(x) - x_y`` and ``softmax(x) - onehot(y)``, in float64."""
+    x = logits.astype(np.float64)
+    rows = np.arange(len(x))
+    top = x.max(axis=1, keepdims=True)
+    exps = np.exp(x - top)
+    sums = exps.sum(axis=1, keepdims=True)
+    gradient = exps / sums
+    gradient[rows, labels] -= 1
+    return np.log(sums[:, 0]) + top[:, 0] - x[rows, labels], gradient
+
+
 def _unshifted(n_rows, n_classes):
     """Whether a block of these rows may take e^x without the shift."""
     long_rows = n_classes > _kernel._EINSUM_CLASSES
@@ -248,13 +260,7 @@ def test_results_do_not_depend_on_the_thread_count(rng, n_classes):
             np.testing.assert_array_equal(value, expected_value)
             np.testing.assert_array_equal(grad, expected_grad)
     # Blocks of both forms, against float64 formulas.
-    x = logits.astype(np.float64)
-    top = x.max(axis=1, keepdims=True)
-    exps = np.exp(x - top)
-    sums = exps.sum(axis=1, keepdims=True)
-    want = np.log(sums[:, 0]) + top[:, 0] - x[np.arange(n_rows), labels]
-    want_grad = exps / sums
-    want_grad[np.arange(n_rows), labels] -= 1
+    want, want_grad = _float64_losses_and_gradient(logits, labels)
     none, grad = results[1][1]
     np.testing.assert_allclose(none, want, rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(grad, want_grad, rtol=2e-5, atol=1e-7)
@@ -338,12 +344,6 @@ def test_few_classes_where_e_x_does_not_hold_take_the_general_path(rng):
     none, grad = ce.categorical_cross_entropy_with_logits(
         logits, labels, reduction="none", return_grad=True
     )
-    x = logits.astype(np.float64)
-    top = x.max(axis=1, keepdims=True)
-    exps = np.exp(x - top)
-    sums = exps.sum(axis=1, keepdims=True)
-    want = np.log(sums[:, 0]) + top[:, 0] - x[np.arange(n_rows), labels]
-    want_grad = exps / sums
-    want_grad[np.arange(n_rows), labels] -= 1
+    want, want_grad = _float64_losses_and_gradient(logits, labels)
     np.testing.assert_allclose(none, want, rtol=2e-6)
     np.testing.assert_allclose(grad, want_grad, rtol=2e-5, atol=1e-7)
