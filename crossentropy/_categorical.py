@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
-from ._kernel import PLAIN_LANE, softmax_cross_entropy
+from ._kernel import plain_cross_entropy, softmax_cross_entropy
 from ._prepare import Loss, Prepared, buffered_part, part, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
@@ -208,7 +208,7 @@ _LOGITS = Loss(
     name="logits",
     categorical=True,
     kernel=_from_logits,
-    plain=PLAIN_LANE,
+    plain=plain_cross_entropy,
     class_major=True,
 )
 _PROBABILITIES = Loss(
@@ -650,7 +650,7 @@ _FOCAL_LOGITS = Loss(
     name="logits",
     categorical=True,
     kernel=_focal_from_logits,
-    plain=PLAIN_LANE,  # for gamma=0 only: the cross-entropy
+    plain=plain_cross_entropy,  # for gamma=0 only: the cross-entropy
     class_major=True,
 )
 _FOCAL_PROBABILITIES = Loss(

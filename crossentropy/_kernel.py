@@ -86,12 +86,11 @@ from typing import Any
 
 import numpy as np
 
-from ._prepare import Lane, Prepared, RowParts, weighted_product, whole
+from ._prepare import Prepared, RowParts, weighted_product, whole
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray, Reduction
 
 __all__ = [
-    "PLAIN_LANE",
     "RowSums",
     "add_class_tile",
     "class_tile_gradient",
@@ -1081,18 +1080,19 @@ def softmax_cross_entropy(call: Prepared, *, weighted: bool = False) -> Any:
 def plain_cross_entropy(
     values: FloatArray, labels: Any, reduction: Reduction, grad: FloatArray | None
 ) -> Any:
-    r"""Return the cross-entropy of a plain call: ``(N, C)`` logits, labels, no options.
+    r"""Return the cross-entropy of a plain call: logits, labels, no options; or None.
 
     The lane of the calls that a training loop makes thousands of times: integer
     labels in ``[0, C)`` (checked by the caller), no weights, masks, smoothing or
-    other options, float32 or float64 rows. Each block is computed as the row layout
-    of :func:`softmax_cross_entropy` computes it (:func:`_sum_others` and the same
-    formulas), with none of the per-call setup that options need: on a small call
-    that setup would cost several times the arithmetic. Returns the per-row losses
-    for ``"none"``, else their float64 sum, summed block by block (no per-row array
-    is kept). With `grad`, a C-contiguous ``(N, C)`` array, the gradient of the
-    reduced loss is written there: ``s (softmax(x) - onehot(y))`` with ``s = 1/N``
-    for the mean, its entry at the label formed as
+    other options, float32 or float64 ``(N, C)`` rows, or ``(B, C, S)`` class-major
+    logits (:func:`_plain_class_major`). Each block of rows is computed with the
+    formulas of the row layout of :func:`softmax_cross_entropy` (:func:`_sum_others`),
+    or in the label-referenced form below, with none of the per-call setup that options
+    need: on a small call that setup would cost several times the arithmetic. Returns
+    the per-row losses for ``"none"``, else their float64 sum, summed block by block
+    (no per-row array is kept). With `grad`, a C-contiguous array of the logits'
+    layout, the gradient of the reduced loss is written there: ``s (softmax(x) -
+    onehot(y))`` with ``s = 1/N`` for the mean, its entry at the label formed as
     ``s (\operatorname{expm1}(x_y - m) - others) / (1 + others)`` (``-s T / (1 + T)``
     in the label-referenced form below), which keeps its relative accuracy where the
     label holds the maximum.
@@ -1107,15 +1107,15 @@ def plain_cross_entropy(
     (so do such calls of logits that are not C-contiguous). Blocks are the same
     whatever the thread count (``granule``), and so is every result, bit for bit.
     """
-    if values.ndim == 3:
-        return _plain_class_major(values, labels, reduction, grad)
-    n_rows, n_classes = values.shape
     dtype = values.dtype
     # The factor s of the gradient, 1 / N for the mean, as gradient_scale gives it.
     scale = None
     if grad is not None:
-        scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
-    losses = np.empty(n_rows, dtype=dtype) if reduction == "none" else None
+        scale = dtype.type(1.0 / labels.size if reduction == "mean" else 1.0)
+    losses = np.empty(labels.shape, dtype=dtype) if reduction == "none" else None
+    if values.ndim == 3:
+        return _plain_class_major(values, labels, grad, scale=scale, losses=losses)
+    n_rows, n_classes = values.shape
     if n_rows * n_classes <= _TINY_ELEMENTS:
         # One block on this thread, in a new buffer: smaller than the runtime's cost.
         work = np.empty(values.shape, dtype) if grad is None else grad
@@ -1362,15 +1362,17 @@ class _Unfit(Exception):
 
 
 def _plain_class_major(
-    values: FloatArray, labels: Any, reduction: Reduction, grad: FloatArray | None
+    values: FloatArray, labels: Any, grad: FloatArray | None, *, scale: Any, losses: Any
 ) -> Any:
     r"""Return the cross-entropy of a class-major plain call, or None (see below).
 
     `values` is a C-contiguous ``(B, C, S)`` view of logits whose classes lie before
     other axes (PyTorch's ``(N, C, H, W)``, read in place), `labels` the ``(B, S)``
-    labels, `grad` None or a C-contiguous ``(B, C, S)`` array for the gradient.
-    Blocks are ``values[b, :, s0:s1]``: ``C`` contiguous runs of positions, a stride
-    of ``S`` apart. Each position takes its label's logit ``x_y`` as reference:
+    labels, `grad` None or a C-contiguous ``(B, C, S)`` array for the gradient, `scale`
+    its factor ``s``, `losses` the ``(B, S)`` per-position losses of ``"none"`` (else
+    None), as :func:`plain_cross_entropy` makes them. Blocks are
+    ``values[b, :, s0:s1]``: ``C`` contiguous runs of positions, a stride of ``S``
+    apart. Each position takes its label's logit ``x_y`` as reference:
 
     .. math::
 
@@ -1395,10 +1397,6 @@ def _plain_class_major(
     """
     n_images, n_classes, span = values.shape
     dtype = values.dtype
-    scale = None
-    if grad is not None:
-        scale = dtype.type(1.0 / labels.size if reduction == "mean" else 1.0)
-    losses = np.empty(labels.shape, dtype=dtype) if reduction == "none" else None
     # Positions of a block: equal parts of each (C, S) image, at most a block's elements;
     # an even number of blocks where few share two threads (as _Problem.run makes them).
     parts = -(-span * n_classes // _LABEL_REFERENCED_BLOCK_ELEMENTS)
@@ -1493,9 +1491,6 @@ def _label_referenced_block(
     return _referenced_losses(
         work, flat, at_label, values, losses=losses, scale=scale, unshifted=unshifted, by_row=False
     )
-
-
-PLAIN_LANE: Lane = plain_cross_entropy
 
 
 def work_elements(n_rows: int, n_classes: int, *, softcap: bool, grad: bool) -> int:
