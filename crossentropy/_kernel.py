@@ -1200,7 +1200,6 @@ def _plain_block(
     Invalid operations, where rows hold +inf or NaN, are ignored here.
     """
     n, n_classes = block.shape
-    rows = _row_indices(n)
     if unshifted is not None and block.flags.c_contiguous:
         per_row, positions = unshifted
         summed = _label_referenced_rows(
@@ -1212,6 +1211,7 @@ def _plain_block(
             raise _Unfit
     # Flat positions (a single row's are its columns): indexing a flat view costs a
     # fraction of a gather by (row, column), and of np.take.
+    rows = _row_indices(n)
     top = block.argmax(axis=1)
     if n == 1:
         at_top, at_label = top, labels
