@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._dispatch import evaluate
-from ._prepare import Loss, Prepared, buffered_part, weighted_product
+from ._prepare import Loss, Prepared, Unfit, buffered_part, run_lane, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
     BinaryFocalOptions,
@@ -34,6 +34,9 @@ __all__ = [
 
 # Bytes of one block of each work buffer: the handful of buffers stays in the L2 cache.
 _BLOCK_BYTES = 1 << 19
+# Bytes of a block of the lane of plain calls (see plain_binary_cross_entropy): half as
+# many buffers, twice as long, for half as many NumPy calls.
+_PLAIN_BLOCK_BYTES = 1 << 20
 
 
 def _weighted_quotient(weight: Any, values: FloatArray) -> Any:
@@ -315,6 +318,108 @@ class _BinaryProbabilities(_Binary):
         low, high = self.clip
         if p.min() < low or p.max() > high:
             out[(p < low) | (p > high)] = 0
+
+
+def plain_binary_cross_entropy(
+    probs: FloatArray, target: Any, reduction: Reduction, grad: FloatArray | None
+) -> Any:
+    r"""Return the cross-entropy of a plain binary call of probabilities, or None.
+
+    The lane of the calls that score predictions: flat float32 or float64 `probs`, a
+    flat target of bools or integers, no weights, masks or smoothing, the default
+    ``eps`` (see :func:`crossentropy._prepare.plain_call`). Per element, with
+    :math:`q = \operatorname{clip}(p, \epsilon, 1 - \epsilon)`,
+
+    .. math::
+
+        \ell = -\bigl(t \log q + (1 - t) \operatorname{log1p}(-q)\bigr),
+
+    the formula of the general path, each term picked exactly by its 0/1 factor, and
+    where `grad` is given, ``s ((1 - t) / (1 - q) - t / q)`` (0 where ``p`` is clipped),
+    with ``s = 1/N`` for the mean. Blocks check what the general path checks: a target
+    other than 0 or 1, or a probability outside ``[0, 1]`` or NaN, hands the call to the
+    general path, which raises. ``q`` is ``p`` itself in blocks that need no clipping.
+    Returns the losses for ``"none"``, else their float64 sum; blocks are fixed by the
+    size, and so is every result, whatever the thread count.
+    """
+    dtype = probs.dtype
+    size = probs.size
+    block = _PLAIN_BLOCK_BYTES // dtype.itemsize
+    n_blocks = -(-size // block)
+    block_sums = [0.0] * n_blocks
+    losses = np.empty(size, dtype) if reduction == "none" else None
+    low = dtype.type(np.finfo(dtype).eps)
+    high = dtype.type(1) - low
+    scale = dtype.type(1.0 / size if reduction == "mean" else 1.0)
+
+    def run_blocks(first: int, last: int) -> None:
+        buffers = scratch("binary", (4, min(block, size)), dtype)
+        for index in range(first, last):
+            start = index * block
+            stop = min(start + block, size)
+            block_sums[index] = _plain_binary_block(
+                probs[start:stop],
+                target[start:stop],
+                buffers[:, : stop - start],
+                None if losses is None else losses[start:stop],
+                None if grad is None else grad[start:stop],
+                clip=(low, high, scale),
+            )
+
+    return run_lane(run_blocks, (n_blocks, block, 1), block_sums, losses)
+
+
+def _plain_binary_block(
+    p: FloatArray,
+    labels: Any,
+    buffers: FloatArray,
+    losses: Any,
+    grad: Any,
+    *,
+    clip: tuple[Any, Any, Any],
+) -> float:
+    """Compute one block of :func:`plain_binary_cross_entropy`; return the float64 sum.
+
+    `clip` holds ``eps``, ``1 - eps`` and the gradient's factor ``s``. The sum is 0
+    where `losses` receives the losses. Raises :class:`Unfit` where a value is out of
+    range.
+    """
+    low, high, scale = clip
+    lowest, highest = p.min(), p.max()
+    if not (lowest >= 0 and highest <= 1):  # NaN fails both
+        raise Unfit
+    kind = labels.dtype.kind
+    if kind != "b":  # booleans are 0 or 1
+        # Viewed as unsigned, an integer is below 2 where it is 0 or 1; a negative one is not.
+        unsigned = labels.view(f"u{labels.itemsize}") if kind == "i" else labels
+        if unsigned.max() > 1:
+            raise Unfit
+    clipped = not (low <= lowest and highest <= high)
+    q = np.clip(p, low, high, out=buffers[0]) if clipped else p
+    target = buffers[1]
+    np.copyto(target, labels, casting="unsafe")
+    positive = np.log(q, out=buffers[2])
+    negative = np.negative(q, out=buffers[3])
+    np.log1p(negative, out=negative)
+    positive *= target
+    if grad is not None:
+        np.divide(target, q, out=grad)  # t / q
+    other = np.subtract(1, target, out=target)  # 1 - t
+    negative *= other
+    positive += negative  # t log q + (1 - t) log1p(-q)
+    summed = 0.0
+    if losses is None:
+        summed = -float(np.add.reduce(positive, dtype=np.float64))
+    else:
+        np.negative(positive, out=losses)
+    if grad is not None:
+        complement = np.subtract(1, q, out=buffers[3])
+        np.divide(other, complement, out=complement)  # (1 - t) / (1 - q)
+        np.subtract(complement, grad, out=grad)
+        grad *= scale
+        if clipped:
+            grad[(p < low) | (p > high)] = 0
+    return summed
 
 
 def _zero_where(values: FloatArray, mask: Any) -> None:
@@ -844,6 +949,7 @@ _PROBABILITIES = Loss(
     name="probs",
     categorical=False,
     kernel=_BinaryProbabilities.kernel,
+    plain=plain_binary_cross_entropy,
 )
 
 

@@ -81,12 +81,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._prepare import Prepared, RowParts, weighted_product, whole
+from ._prepare import Prepared, RowParts, Unfit, run_lane, weighted_product, whole
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray, Reduction
 
@@ -1157,27 +1156,7 @@ def plain_cross_entropy(
                 shift=not few_classes,
             )
 
-    return _plain_result(run_rows, (n_rows, n_classes, block_rows), block_sums, losses)
-
-
-def _plain_result(
-    work: Callable[[int, int], None],
-    units: tuple[int, int, int],
-    block_sums: list[float],
-    losses: Any,
-) -> Any:
-    """Run a plain call's `work` over its ``(count, elements each, granule)`` `units`.
-
-    Returns the per-row `losses` for ``"none"``, else the float64 sum of `block_sums`
-    (added with ``math.fsum`` in block order); None where a block raised
-    :class:`_Unfit`: the call then takes the general path.
-    """
-    count, elements, granule = units
-    try:
-        run_in_ranges(work, count, elements, granule=granule)
-    except _Unfit:
-        return None
-    return math.fsum(block_sums) if losses is None else losses
+    return run_lane(run_rows, (n_rows, n_classes, block_rows), block_sums, losses)
 
 
 def _plain_block(
@@ -1196,7 +1175,7 @@ def _plain_block(
     given; `losses`, where given, receives the per-row losses (the sum is then 0). With
     `unshifted`, the buffers of per-row values and positions that it needs, a
     C-contiguous block first tries :func:`_label_referenced_rows`; where that does not
-    hold and `shift` is False, it raises :class:`_Unfit` instead of shifting.
+    hold and `shift` is False, it raises :class:`Unfit` instead of shifting.
     Invalid operations, where rows hold +inf or NaN, are ignored here.
     """
     n, n_classes = block.shape
@@ -1208,7 +1187,7 @@ def _plain_block(
         if summed is not None:
             return summed
         if not shift:
-            raise _Unfit
+            raise Unfit
     # Flat positions (a single row's are its columns): indexing a flat view costs a
     # fraction of a gather by (row, column), and of np.take.
     rows = _row_indices(n)
@@ -1357,10 +1336,6 @@ def _referenced_losses(
     return summed
 
 
-class _Unfit(Exception):
-    """A block of a plain call that its lane hands to the general path."""
-
-
 def _plain_class_major(
     values: FloatArray, labels: Any, grad: FloatArray | None, *, scale: Any, losses: Any
 ) -> Any:
@@ -1414,7 +1389,7 @@ def _plain_class_major(
         buffer = scratch("kernel", (rows_needed, block_span), dtype)
         positions = scratch("kernel-indices", (2, block_span), np.dtype(np.intp))
         # e^x overflows or is 0, and inf - inf is NaN, only in blocks that take the shift
-        # by x_y or that _Unfit stops.
+        # by x_y or that Unfit stops.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for index in range(first, last):
                 image, part = divmod(index, parts)
@@ -1431,9 +1406,7 @@ def _plain_class_major(
                     scale=scale,
                 )
 
-    return _plain_result(
-        run_blocks, (n_images * parts, n_classes * block_span, 1), block_sums, losses
-    )
+    return run_lane(run_blocks, (n_images * parts, n_classes * block_span, 1), block_sums, losses)
 
 
 def _label_referenced_block(
@@ -1453,7 +1426,7 @@ def _label_referenced_block(
     (rows of the thread's block size) gives three rows to the per-position values,
     and the rest, where `grad` is None, to the work. `positions` holds two rows of
     indices. Returns the float64 sum of the block's losses (0 where `losses` receives
-    them). Raises :class:`_Unfit` where the label-referenced form does not hold.
+    them). Raises :class:`Unfit` where the label-referenced form does not hold.
     """
     n_classes, span = image.shape
     n = labels.shape[0]
@@ -1487,7 +1460,7 @@ def _label_referenced_block(
         flat[at_label] = 0
         np.add.reduce(work, axis=0, out=others)
         if not (others.max() < math.inf and label_logits.max() < math.inf):
-            raise _Unfit
+            raise Unfit
     return _referenced_losses(
         work, flat, at_label, values, losses=losses, scale=scale, unshifted=unshifted, by_row=False
     )

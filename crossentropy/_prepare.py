@@ -70,6 +70,7 @@ __all__ = [
     "RowParts",
     "RowWeight",
     "SafeLabels",
+    "Unfit",
     "Weights",
     "balance_totals",
     "balanced_weight",
@@ -84,6 +85,7 @@ __all__ = [
     "part",
     "plain_call",
     "prepare",
+    "run_lane",
     "weigh_targets",
     "weighted_product",
     "whole",
@@ -406,6 +408,30 @@ def in_blocks(
 # gradient. It may return None instead: the call then takes the general path (whatever
 # it wrote into the gradient is written again there).
 Lane = Callable[[FloatArray, Any, Reduction, "FloatArray | None"], Any]
+
+
+class Unfit(Exception):
+    """Raised by a block of a lane that hands its call to the general path."""
+
+
+def run_lane(
+    work: Callable[[int, int], None],
+    units: tuple[int, int, int],
+    block_sums: list[float],
+    losses: Any,
+) -> Any:
+    """Run a lane's `work` over its ``(count, elements each, granule)`` `units`.
+
+    Returns the per-row `losses` for ``"none"``, else the float64 sum of `block_sums`
+    (added with ``math.fsum`` in block order); None where a block raised
+    :class:`Unfit`: the call then takes the general path.
+    """
+    count, elements, granule = units
+    try:
+        run_in_ranges(work, count, elements, granule=granule)
+    except Unfit:
+        return None
+    return math.fsum(block_sums) if losses is None else losses
 
 
 @dataclass(frozen=True)
@@ -1342,6 +1368,8 @@ _NEUTRAL: dict[str, Any] = {
     "label_smoothing": 0,
     "z_loss": 0,
     "gamma": 0,
+    "pos_weight": None,
+    "eps": None,
 }
 _NO_NEUTRAL = object()  # an option without a neutral value: never plain
 
@@ -1400,13 +1428,16 @@ def plain_call(
     first: object,
     target: object,
     options: dict[str, Any],
+    *,
+    categorical: bool = True,
 ) -> PlainCall | None:
     """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
 
-    A plain call: logits with at least one row and two axes, a plain ``ndarray`` of a
-    real dtype; integer labels of the batch shape, all in ``[0, C)``; every option but
-    the reduction and the class axis at its neutral value (None, or 0 for
-    ``label_smoothing``, ``z_loss`` and ``gamma``). With the classes on the last axis
+    A plain categorical call: logits with at least one row and two axes, a plain
+    ``ndarray`` of a real dtype; integer labels of the batch shape, all in ``[0, C)``;
+    every option but the reduction and the class axis at its neutral value (None, or 0
+    for ``label_smoothing``, ``z_loss`` and ``gamma``). A plain binary call (not
+    `categorical`): see :func:`_plain_elements`. With the classes on the last axis
     (or followed by axes of length 1), the logits come back as ``(N, C)`` rows in the
     computation dtype (converted as :func:`prepare` converts them; a view where
     possible) and the labels as ``N`` integers (a view where possible). With the classes
@@ -1418,6 +1449,8 @@ def plain_call(
     """
     if type(first) is not np.ndarray or type(target) is not np.ndarray:
         return None
+    if not categorical:
+        return _plain_elements(first, target, options)
     shape = first.shape
     plain = (
         len(shape) >= 2
@@ -1449,6 +1482,36 @@ def plain_call(
     return PlainCall(rows, target.reshape(-1), reduction, shape, batch_shape)
 
 
+def _plain_elements(
+    first: np.ndarray[Any, Any], target: np.ndarray[Any, Any], options: dict[str, Any]
+) -> PlainCall | None:
+    """Return a plain binary call as a :class:`PlainCall` of flat views, else None.
+
+    Plain: C-contiguous float32 or float64 values (native byte order, at least one),
+    a C-contiguous bool or integer target of their shape, every option but the
+    reduction at its neutral value (``eps`` None among them). The values of neither
+    are read here: the lane checks them block by block, and hands a call whose
+    targets are not 0 or 1, or whose probabilities are not in ``[0, 1]``, to the
+    general path, which raises.
+    """
+    shape = first.shape
+    plain = (
+        first.dtype.kind == "f"
+        and first.dtype.itemsize in (4, 8)
+        and first.dtype.isnative
+        and first.size > 0
+        and target.shape == shape
+        and target.dtype.kind in "biu"
+        and target.dtype.isnative
+        and first.flags.c_contiguous
+        and target.flags.c_contiguous
+    )
+    options_met = _plain_options(options, len(shape)) if plain else None
+    if options_met is None:
+        return None
+    return PlainCall(first.reshape(-1), target.reshape(-1), options_met[0], shape, shape)
+
+
 def evaluate_plain(
     loss: Loss,
     first: object,
@@ -1465,11 +1528,11 @@ def evaluate_plain(
     """
     if loss.plain is None:
         return None
-    call = plain_call(first, target, options)
+    call = plain_call(first, target, options, categorical=loss.categorical)
     if call is None:
         return None
     logits, labels, reduction, shape, batch_shape = call
-    if labels.dtype != np.intp:
+    if loss.categorical and labels.dtype != np.intp:
         labels = labels.astype(np.intp)
     grad = rows = None
     copy_back = False
