@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, overload
+import math
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,9 +35,10 @@ __all__ = [
 
 # Bytes of one block of each work buffer: the handful of buffers stays in the L2 cache.
 _BLOCK_BYTES = 1 << 19
-# Bytes of a block of the lane of plain calls (see plain_binary_cross_entropy): half as
-# many buffers, twice as long, for half as many NumPy calls.
+# Bytes of a block of the lanes of plain calls (see _plain_binary), and their rows of
+# work: fewer buffers than the general path's, twice as long, for half the NumPy calls.
 _PLAIN_BLOCK_BYTES = 1 << 20
+_PLAIN_ROWS = 5
 
 
 def _weighted_quotient(weight: Any, values: FloatArray) -> Any:
@@ -320,15 +322,161 @@ class _BinaryProbabilities(_Binary):
             out[(p < low) | (p > high)] = 0
 
 
+class _PlainBlock(Protocol):
+    """A block of a plain binary call (see :func:`_plain_binary`).
+
+    It takes the block's values and targets, its rows of work, its losses (None: they
+    are summed), its gradient (None: not asked for) and the gradient's factor ``s``;
+    it returns the float64 sum of the losses (0 where they are kept), or raises
+    :class:`Unfit`.
+    """
+
+    def __call__(
+        self,
+        values: FloatArray,
+        target: Any,
+        buffers: FloatArray,
+        /,
+        *,
+        losses: Any,
+        grad: Any,
+        scale: Any,
+    ) -> float: ...
+
+
+def _plain_binary(
+    block_of: _PlainBlock,
+    values: FloatArray,
+    target: Any,
+    reduction: Reduction,
+    grad: FloatArray | None,
+) -> Any:
+    """Run the lane of plain binary calls: `block_of` over blocks of the flat `values`.
+
+    A plain binary call (see :func:`crossentropy._prepare.plain_call`): flat float32 or
+    float64 values, a flat target (bools, integers or floats), no weights, masks or
+    smoothing, the default ``eps``. Returns the losses for ``"none"``, else their float64 sum; None
+    where a block raised :class:`Unfit` (the general path then takes the call). Blocks
+    are fixed by the size, and so is every result, whatever the thread count.
+    """
+    dtype = values.dtype
+    size = values.size
+    block = _PLAIN_BLOCK_BYTES // dtype.itemsize
+    n_blocks = -(-size // block)
+    block_sums = [0.0] * n_blocks
+    losses = np.empty(size, dtype) if reduction == "none" else None
+    scale = dtype.type(1.0 / size if reduction == "mean" else 1.0)
+
+    def run_blocks(first: int, last: int) -> None:
+        buffers = scratch("binary", (_PLAIN_ROWS, min(block, size)), dtype)
+        for index in range(first, last):
+            start = index * block
+            stop = min(start + block, size)
+            block_sums[index] = block_of(
+                values[start:stop],
+                target[start:stop],
+                buffers[:, : stop - start],
+                losses=None if losses is None else losses[start:stop],
+                grad=None if grad is None else grad[start:stop],
+                scale=scale,
+            )
+
+    return run_lane(run_blocks, (n_blocks, block, 1), block_sums, losses)
+
+
+def _read_targets(target: Any, out: FloatArray) -> None:
+    """Write `target` into `out`; raise :class:`Unfit` for values outside ``[0, 1]``.
+
+    Integers must be 0 or 1 (booleans are); floats may lie anywhere in ``[0, 1]``.
+    """
+    kind = target.dtype.kind
+    if kind == "f":
+        if not (target.min() >= 0 and target.max() <= 1):  # NaN fails both
+            raise Unfit
+    elif kind != "b":
+        # Viewed as unsigned, an integer is below 2 where it is 0 or 1; a negative one is not.
+        unsigned = target.view(f"u{target.itemsize}") if kind == "i" else target
+        if unsigned.max() > 1:
+            raise Unfit
+    np.copyto(out, target, casting="unsafe")
+
+
+def plain_binary_cross_entropy_with_logits(
+    logits: FloatArray, target: Any, reduction: Reduction, grad: FloatArray | None
+) -> Any:
+    r"""Return the cross-entropy of a plain binary call of logits, or None.
+
+    The lane of plain calls (see :func:`_plain_binary`), with the formulas of the
+    general path (:class:`_BinaryLogits`), bit for bit, in fewer passes: each element's
+    loss is
+
+    .. math::
+
+        \ell = (1 - t) \operatorname{softplus}(x) + t \operatorname{softplus}(-x),
+        \qquad \operatorname{softplus}(x) = \max(x, 0) + \operatorname{log1p}(e^{-|x|}),
+
+    and where `grad` is given, ``s ((1 - t) \operatorname{sigmoid}(x) - t
+    \operatorname{sigmoid}(-x))``, each sigmoid ``1 / (1 + e^{-|x|})`` or ``e^{-|x|}
+    / (1 + e^{-|x|})`` by the sign of ``x`` (the larger of ``[x >= 0] / (1 + e^{-|x|})``
+    and the other, one pass instead of three). A block whose losses are not all finite
+    (infinite or NaN logits, whose terms of weight 0 the general path leaves out), or a
+    target out of range, hands the call to the general path.
+    """
+    return _plain_binary(_plain_logits_block, logits, target, reduction, grad)
+
+
+def _plain_logits_block(
+    x: FloatArray, labels: Any, buffers: FloatArray, *, losses: Any, grad: Any, scale: Any
+) -> float:
+    """Compute one block of :func:`plain_binary_cross_entropy_with_logits` (see _PlainBlock)."""
+    target, decay, spare, above, below = buffers
+    _read_targets(labels, target)
+    np.absolute(x, out=decay)
+    np.negative(decay, out=decay)
+    np.exp(decay, out=decay)  # e^-|x|
+    log_term = np.log1p(decay, out=spare)
+    np.maximum(x, 0, out=above)
+    above += log_term  # softplus(x)
+    np.negative(x, out=below)
+    np.maximum(below, 0, out=below)
+    below += log_term  # softplus(-x)
+    with np.errstate(invalid="ignore"):  # inf * 0: the block is handed on below
+        below *= target
+        # 1 - t, in the gradient's place where it is asked for (target is kept for it).
+        other = np.subtract(1, target, out=target if grad is None else grad)
+        terms = np.multiply(other, above, out=above)
+        terms += below
+    summed = float(np.add.reduce(terms, dtype=np.float64))
+    if not math.isfinite(summed):
+        raise Unfit
+    if losses is not None:
+        losses[...] = terms
+        summed = 0.0
+    if grad is not None:
+        large = np.add(decay, 1, out=spare)
+        np.reciprocal(large, out=large)  # 1 / (1 + e^-|x|)
+        small = np.multiply(decay, large, out=decay)  # e^-|x| / (1 + e^-|x|)
+        positive = np.greater_equal(x, 0, out=below)
+        rising = np.multiply(positive, large, out=above)
+        np.maximum(rising, small, out=rising)  # sigmoid(x)
+        np.subtract(1, positive, out=positive)
+        falling = np.multiply(positive, large, out=large)
+        np.maximum(falling, small, out=falling)  # sigmoid(-x)
+        falling *= target
+        np.multiply(other, rising, out=grad)
+        grad -= falling
+        grad *= scale
+    return summed
+
+
 def plain_binary_cross_entropy(
     probs: FloatArray, target: Any, reduction: Reduction, grad: FloatArray | None
 ) -> Any:
     r"""Return the cross-entropy of a plain binary call of probabilities, or None.
 
-    The lane of the calls that score predictions: flat float32 or float64 `probs`, a
-    flat target of bools or integers, no weights, masks or smoothing, the default
-    ``eps`` (see :func:`crossentropy._prepare.plain_call`). Per element, with
-    :math:`q = \operatorname{clip}(p, \epsilon, 1 - \epsilon)`,
+    The lane of plain calls (see :func:`_plain_binary`), for the calls that score
+    predictions. Per element, with :math:`q = \operatorname{clip}(p, \epsilon, 1 -
+    \epsilon)` and the default ``eps``,
 
     .. math::
 
@@ -339,65 +487,23 @@ def plain_binary_cross_entropy(
     with ``s = 1/N`` for the mean. Blocks check what the general path checks: a target
     other than 0 or 1, or a probability outside ``[0, 1]`` or NaN, hands the call to the
     general path, which raises. ``q`` is ``p`` itself in blocks that need no clipping.
-    Returns the losses for ``"none"``, else their float64 sum; blocks are fixed by the
-    size, and so is every result, whatever the thread count.
     """
-    dtype = probs.dtype
-    size = probs.size
-    block = _PLAIN_BLOCK_BYTES // dtype.itemsize
-    n_blocks = -(-size // block)
-    block_sums = [0.0] * n_blocks
-    losses = np.empty(size, dtype) if reduction == "none" else None
-    low = dtype.type(np.finfo(dtype).eps)
-    high = dtype.type(1) - low
-    scale = dtype.type(1.0 / size if reduction == "mean" else 1.0)
-
-    def run_blocks(first: int, last: int) -> None:
-        buffers = scratch("binary", (4, min(block, size)), dtype)
-        for index in range(first, last):
-            start = index * block
-            stop = min(start + block, size)
-            block_sums[index] = _plain_binary_block(
-                probs[start:stop],
-                target[start:stop],
-                buffers[:, : stop - start],
-                None if losses is None else losses[start:stop],
-                None if grad is None else grad[start:stop],
-                clip=(low, high, scale),
-            )
-
-    return run_lane(run_blocks, (n_blocks, block, 1), block_sums, losses)
+    return _plain_binary(_plain_probabilities_block, probs, target, reduction, grad)
 
 
-def _plain_binary_block(
-    p: FloatArray,
-    labels: Any,
-    buffers: FloatArray,
-    losses: Any,
-    grad: Any,
-    *,
-    clip: tuple[Any, Any, Any],
+def _plain_probabilities_block(
+    p: FloatArray, labels: Any, buffers: FloatArray, *, losses: Any, grad: Any, scale: Any
 ) -> float:
-    """Compute one block of :func:`plain_binary_cross_entropy`; return the float64 sum.
-
-    `clip` holds ``eps``, ``1 - eps`` and the gradient's factor ``s``. The sum is 0
-    where `losses` receives the losses. Raises :class:`Unfit` where a value is out of
-    range.
-    """
-    low, high, scale = clip
+    """Compute one block of :func:`plain_binary_cross_entropy` (see _PlainBlock)."""
+    low = p.dtype.type(np.finfo(p.dtype).eps)
+    high = 1 - low
     lowest, highest = p.min(), p.max()
     if not (lowest >= 0 and highest <= 1):  # NaN fails both
         raise Unfit
-    kind = labels.dtype.kind
-    if kind != "b":  # booleans are 0 or 1
-        # Viewed as unsigned, an integer is below 2 where it is 0 or 1; a negative one is not.
-        unsigned = labels.view(f"u{labels.itemsize}") if kind == "i" else labels
-        if unsigned.max() > 1:
-            raise Unfit
+    target = buffers[1]
+    _read_targets(labels, target)
     clipped = not (low <= lowest and highest <= high)
     q = np.clip(p, low, high, out=buffers[0]) if clipped else p
-    target = buffers[1]
-    np.copyto(target, labels, casting="unsafe")
     positive = np.log(q, out=buffers[2])
     negative = np.negative(q, out=buffers[3])
     np.log1p(negative, out=negative)
@@ -943,6 +1049,7 @@ _LOGITS = Loss(
     name="logits",
     categorical=False,
     kernel=_BinaryLogits.kernel,
+    plain=plain_binary_cross_entropy_with_logits,
 )
 _PROBABILITIES = Loss(
     function="binary_cross_entropy",

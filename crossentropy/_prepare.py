@@ -1488,11 +1488,11 @@ def _plain_elements(
     """Return a plain binary call as a :class:`PlainCall` of flat views, else None.
 
     Plain: C-contiguous float32 or float64 values (native byte order, at least one),
-    a C-contiguous bool or integer target of their shape, every option but the
-    reduction at its neutral value (``eps`` None among them). The values of neither
-    are read here: the lane checks them block by block, and hands a call whose
-    targets are not 0 or 1, or whose probabilities are not in ``[0, 1]``, to the
-    general path, which raises.
+    a C-contiguous target of their shape (bools, integers or floats), every option but
+    the reduction at its neutral value (``eps`` None among them). The values of neither
+    are read here: the lane checks them block by block, and hands a call whose targets
+    are not in ``[0, 1]`` (integers: not 0 or 1), or whose probabilities are not, to
+    the general path, which raises.
     """
     shape = first.shape
     plain = (
@@ -1501,7 +1501,7 @@ def _plain_elements(
         and first.dtype.isnative
         and first.size > 0
         and target.shape == shape
-        and target.dtype.kind in "biu"
+        and target.dtype.kind in "biuf"
         and target.dtype.isnative
         and first.flags.c_contiguous
         and target.flags.c_contiguous
