@@ -1257,13 +1257,16 @@ def _unshifted_sums(
         _row_sums(work, out=others)
     else:
         np.add.reduce(work, axis=0, out=others)
-    whole = np.add(others, reference, out=spare)
+    np.add(others, reference, out=spare)  # the whole sum
     others /= reference
+    # The least and the largest e^(x_y), T and whole sum: two reductions, not six.
+    least, _, least_sum = per_row.min(axis=1).tolist()
+    largest, largest_t, _ = per_row.max(axis=1).tolist()
     return bool(
-        _TINY[reference.dtype.char] <= reference.min()
-        and reference.max() < math.inf
-        and whole.min() >= 0.5
-        and others.max() < math.inf
+        _TINY[reference.dtype.char] <= least
+        and largest < math.inf
+        and least_sum >= 0.5
+        and largest_t < math.inf
     )
 
 
