@@ -10,7 +10,7 @@ import numpy.typing as npt
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
 from ._kernel import plain_cross_entropy, softmax_cross_entropy
-from ._prepare import Loss, Prepared, buffered_part, part, weighted_product
+from ._prepare import Loss, Prepared, Unfit, buffered_part, part, run_lane, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
     CategoricalFocalOptions,
@@ -59,6 +59,9 @@ _GATHERED_BLOCK = 1 << 13
 # 1/_GROWTH_SHARE of the rows.
 _MAX_GROWTH = 2
 _GROWTH_SHARE = 4
+# Elements of a block of the lane of plain calls (see plain_probabilities), checked and
+# computed while in the cache.
+_PLAIN_BLOCK_ELEMENTS = 1 << 18
 
 
 def _dense_target_weights(
@@ -203,6 +206,93 @@ def _probability_block(
     return float(np.sum(row_losses, dtype=np.float64))
 
 
+def plain_probabilities(
+    probs: FloatArray, labels: Any, reduction: Reduction, grad: FloatArray | None
+) -> Any:
+    r"""Return the cross-entropy of a plain call of class probabilities, or None.
+
+    The lane of plain calls (see :func:`crossentropy._prepare.plain_call`) of
+    :func:`categorical_cross_entropy`: ``(N, C)`` rows of probabilities and ``N``
+    labels in ``[0, C)``, no option, the default ``eps`` (class-major calls return
+    None). Per row, the general path's formula (:func:`_probability_block`), bit for
+    bit,
+
+    .. math::
+
+        \ell = -\log q_y, \qquad q_y = \operatorname{clip}(p_y, \epsilon, 1 - \epsilon),
+
+    and where `grad` is given, ``s (-1 / q_y)`` at the label (0 where ``p_y`` is
+    clipped), 0 elsewhere. Each block checks what the general path checks, while it is
+    in the cache: probabilities in ``[0, 1]`` (a block that fails hands the call to the
+    general path, which raises) and rows that sum to 1 within ``sqrt(eps)`` (else the
+    general path warns, and computes). The general path checks every row in one pass
+    and reads the labels' probabilities in another. Returns the per-row losses for
+    ``"none"``, else their float64 sum; blocks are fixed by the shape.
+    """
+    if probs.ndim != 2:
+        return None
+    n_rows, n_classes = probs.shape
+    dtype = probs.dtype
+    block_rows = max(1, _PLAIN_BLOCK_ELEMENTS // n_classes)
+    n_blocks = -(-n_rows // block_rows)
+    block_sums = [0.0] * n_blocks
+    losses = np.empty(n_rows, dtype) if reduction == "none" else None
+    scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
+
+    def run_blocks(first: int, last: int) -> None:
+        for index in range(first, last):
+            start = index * block_rows
+            stop = min(start + block_rows, n_rows)
+            block_sums[index] = _plain_probability_block(
+                probs[start:stop],
+                labels[start:stop],
+                losses=None if losses is None else losses[start:stop],
+                grad=None if grad is None else grad[start:stop],
+                scale=scale,
+            )
+
+    return run_lane(run_blocks, (n_blocks, block_rows * n_classes, 1), block_sums, losses)
+
+
+def _plain_probability_block(
+    rows: FloatArray, labels: Any, *, losses: Any, grad: Any, scale: Any
+) -> float:
+    """Compute one block of :func:`plain_probabilities`; return the float64 sum of its losses.
+
+    The sum is 0 where `losses` receives them. Raises :class:`Unfit` where a check fails.
+    """
+    n, n_classes = rows.shape
+    dtype = rows.dtype
+    eps = np.finfo(dtype).eps
+    if not (rows.min() >= 0 and rows.max() <= 1):  # NaN fails both
+        raise Unfit
+    # In this thread's buffers: the row sums, the labels' probabilities, their positions.
+    sums, picked = scratch("probability-rows", (2, n), dtype)
+    positions = scratch("probability-positions", (n,), np.dtype(np.intp))
+    # The row sums as the general path's check forms them (rows @ ones), and its tolerance.
+    np.matmul(rows, np.ones(n_classes, dtype), out=sums)
+    tolerance = np.sqrt(eps)
+    if not (sums.min() >= 1 - tolerance and sums.max() <= 1 + tolerance):
+        raise Unfit
+    np.multiply(np.arange(n), n_classes, out=positions)
+    positions += labels.astype(np.intp, copy=False)  # any integer dtype, a block at a time
+    np.take(rows, positions, out=picked)
+    low = dtype.type(eps)
+    high = 1 - low
+    clipped = np.clip(picked, low, high, out=None if grad is not None else picked)
+    if grad is not None:
+        slope = -1 / clipped
+        slope[(picked < low) | (picked > high)] = 0
+        grad[...] = 0
+        grad.reshape(-1)[positions] = scale * slope
+    terms = np.log(clipped, out=clipped)
+    np.negative(terms, out=terms)
+    if losses is not None:
+        losses[...] = terms
+        return 0.0
+    return float(np.sum(terms, dtype=np.float64))
+
+
 _LOGITS = Loss(
     function="categorical_cross_entropy_with_logits",
     name="logits",
@@ -216,6 +306,7 @@ _PROBABILITIES = Loss(
     name="probs",
     categorical=True,
     kernel=_from_probabilities,
+    plain=plain_probabilities,
 )
 
 

@@ -1430,14 +1430,16 @@ def plain_call(
     options: dict[str, Any],
     *,
     categorical: bool = True,
+    from_logits: bool = True,
 ) -> PlainCall | None:
     """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
 
     A plain categorical call: logits with at least one row and two axes, a plain
     ``ndarray`` of a real dtype; integer labels of the batch shape, all in ``[0, C)``;
     every option but the reduction and the class axis at its neutral value (None, or 0
-    for ``label_smoothing``, ``z_loss`` and ``gamma``). A plain binary call (not
-    `categorical`): see :func:`_plain_elements`. With the classes on the last axis
+    for ``label_smoothing``, ``z_loss`` and ``gamma``); probabilities (not
+    `from_logits`) of a floating dtype (others warn on the general path). A plain
+    binary call (not `categorical`): see :func:`_plain_elements`. With the classes on the last axis
     (or followed by axes of length 1), the logits come back as ``(N, C)`` rows in the
     computation dtype (converted as :func:`prepare` converts them; a view where
     possible) and the labels as ``N`` integers (a view where possible). With the classes
@@ -1454,7 +1456,7 @@ def plain_call(
     shape = first.shape
     plain = (
         len(shape) >= 2
-        and first.dtype.kind in "biuf"
+        and first.dtype.kind in ("biuf" if from_logits else "f")
         and first.dtype.itemsize <= 8
         and first.size > 0
         and target.dtype.kind in "iu"
@@ -1528,12 +1530,14 @@ def evaluate_plain(
     """
     if loss.plain is None:
         return None
-    call = plain_call(first, target, options, categorical=loss.categorical)
+    call = plain_call(
+        first, target, options, categorical=loss.categorical, from_logits=loss.from_logits
+    )
     if call is None:
         return None
     logits, labels, reduction, shape, batch_shape = call
-    if loss.categorical and labels.dtype != np.intp:
-        labels = labels.astype(np.intp)
+    if loss.categorical and loss.from_logits and labels.dtype != np.intp:
+        labels = labels.astype(np.intp)  # the probabilities' lane reads them a block at a time
     grad = rows = None
     copy_back = False
     if out is not None:
