@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._categorical import _from_probabilities
+from ._categorical import _from_probabilities, plain_probabilities
 from ._dispatch import evaluate
 from ._prepare import Loss
 from ._validation import (
@@ -31,6 +31,7 @@ _Y_PROBA = Loss(
     name="y_proba",
     categorical=True,
     kernel=_from_probabilities,
+    plain=plain_probabilities,
 )
 
 

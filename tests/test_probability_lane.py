@@ -203,3 +203,23 @@ def test_what_stays_off_the_lane_gets_the_same_results(rng):
     got = ce.categorical_cross_entropy(probs, labels, reduction="none")
     np.testing.assert_allclose(got, expected, rtol=1e-15)
     np.testing.assert_array_equal(probs, kept)
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_log_loss_takes_the_lane_with_its_own_names(rng):
+    probs = _probabilities(rng, 3000, 4, np.float64)
+    labels = rng.integers(0, 4, size=3000)
+    assert ce.log_loss(labels, probs) == pytest.approx(
+        reference.categorical(probs, labels, logits=False), rel=1e-13
+    )
+    np.testing.assert_allclose(
+        ce.log_loss(labels, probs, normalize=False),
+        reference.categorical(probs, labels, logits=False, reduction="sum"),
+        rtol=1e-13,
+    )
+    probs[2500] *= 0.5  # a late block's row does not sum to 1
+    with pytest.warns(ProbabilitySumWarning, match="y_proba"):
+        ce.log_loss(labels, probs)
+    probs[2600, 1] = 1.5
+    with pytest.raises(ValueError, match=r"y_proba must lie in \[0, 1\]"):
+        ce.log_loss(labels, probs)
