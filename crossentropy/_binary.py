@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._dispatch import evaluate
-from ._prepare import Loss, Prepared, Unfit, buffered_part, run_lane, weighted_product
+from ._prepare import Loss, Prepared, Unfit, buffered_part, run_lane_blocks, weighted_product
 from ._threads import run_in_ranges, scratch
 from ._types import (
     BinaryFocalOptions,
@@ -362,26 +362,21 @@ def _plain_binary(
     dtype = values.dtype
     size = values.size
     block = _PLAIN_BLOCK_BYTES // dtype.itemsize
-    n_blocks = -(-size // block)
-    block_sums = [0.0] * n_blocks
     losses = np.empty(size, dtype) if reduction == "none" else None
     scale = dtype.type(1.0 / size if reduction == "mean" else 1.0)
 
-    def run_blocks(first: int, last: int) -> None:
+    def compute(start: int, stop: int) -> float:
         buffers = scratch("binary", (_PLAIN_ROWS, min(block, size)), dtype)
-        for index in range(first, last):
-            start = index * block
-            stop = min(start + block, size)
-            block_sums[index] = block_of(
-                values[start:stop],
-                target[start:stop],
-                buffers[:, : stop - start],
-                losses=None if losses is None else losses[start:stop],
-                grad=None if grad is None else grad[start:stop],
-                scale=scale,
-            )
+        return block_of(
+            values[start:stop],
+            target[start:stop],
+            buffers[:, : stop - start],
+            losses=None if losses is None else losses[start:stop],
+            grad=None if grad is None else grad[start:stop],
+            scale=scale,
+        )
 
-    return run_lane(run_blocks, (n_blocks, block, 1), block_sums, losses)
+    return run_lane_blocks(compute, size, block, 1, losses)
 
 
 def _read_targets(target: Any, out: FloatArray) -> None:

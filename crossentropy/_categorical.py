@@ -10,7 +10,15 @@ import numpy.typing as npt
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
 from ._kernel import plain_cross_entropy, softmax_cross_entropy
-from ._prepare import Loss, Prepared, Unfit, buffered_part, part, run_lane, weighted_product
+from ._prepare import (
+    Loss,
+    Prepared,
+    Unfit,
+    buffered_part,
+    part,
+    run_lane_blocks,
+    weighted_product,
+)
 from ._threads import run_in_ranges, scratch
 from ._types import (
     CategoricalFocalOptions,
@@ -234,24 +242,19 @@ def plain_probabilities(
     n_rows, n_classes = probs.shape
     dtype = probs.dtype
     block_rows = max(1, _PLAIN_BLOCK_ELEMENTS // n_classes)
-    n_blocks = -(-n_rows // block_rows)
-    block_sums = [0.0] * n_blocks
     losses = np.empty(n_rows, dtype) if reduction == "none" else None
     scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
 
-    def run_blocks(first: int, last: int) -> None:
-        for index in range(first, last):
-            start = index * block_rows
-            stop = min(start + block_rows, n_rows)
-            block_sums[index] = _plain_probability_block(
-                probs[start:stop],
-                labels[start:stop],
-                losses=None if losses is None else losses[start:stop],
-                grad=None if grad is None else grad[start:stop],
-                scale=scale,
-            )
+    def compute(start: int, stop: int) -> float:
+        return _plain_probability_block(
+            probs[start:stop],
+            labels[start:stop],
+            losses=None if losses is None else losses[start:stop],
+            grad=None if grad is None else grad[start:stop],
+            scale=scale,
+        )
 
-    return run_lane(run_blocks, (n_blocks, block_rows * n_classes, 1), block_sums, losses)
+    return run_lane_blocks(compute, n_rows, block_rows, n_classes, losses)
 
 
 def _plain_probability_block(

@@ -86,6 +86,7 @@ __all__ = [
     "plain_call",
     "prepare",
     "run_lane",
+    "run_lane_blocks",
     "weigh_targets",
     "weighted_product",
     "whole",
@@ -432,6 +433,26 @@ def run_lane(
     except Unfit:
         return None
     return math.fsum(block_sums) if losses is None else losses
+
+
+def run_lane_blocks(
+    compute: Callable[[int, int], float], count: int, block: int, elements: int, losses: Any
+) -> Any:
+    """Run a lane over `count` rows (or elements) in blocks of `block`, as :func:`run_lane`.
+
+    ``compute(start, stop)`` computes a block and returns the float64 sum of its losses;
+    each row holds `elements` elements. Blocks are fixed by `count`, whatever the thread
+    count.
+    """
+    n_blocks = -(-count // block)
+    block_sums = [0.0] * n_blocks
+
+    def run_blocks(first: int, last: int) -> None:
+        for index in range(first, last):
+            start = index * block
+            block_sums[index] = compute(start, min(start + block, count))
+
+    return run_lane(run_blocks, (n_blocks, block * elements, 1), block_sums, losses)
 
 
 @dataclass(frozen=True)
