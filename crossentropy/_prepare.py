@@ -403,11 +403,11 @@ def in_blocks(
     return [result for results in ranges for result in results]
 
 
-# The lane of a loss for plain calls (see :func:`plain_call`): it takes the logits and
-# labels of a :class:`PlainCall` (rows, or class-major), the reduction and the array for
-# the gradient (or None), returns what the loss's kernel returns, and writes the
-# gradient. It may return None instead: the call then takes the general path (whatever
-# it wrote into the gradient is written again there).
+# The lane of a loss for plain calls (see :func:`plain_call`): it takes the values and
+# targets of a :class:`PlainCall` (rows, class-major, or flat for binary losses), the
+# reduction and the array for the gradient (or None), returns what the loss's kernel
+# returns, and writes the gradient. It may return None instead: the call then takes the
+# general path (whatever it wrote into the gradient is written again there).
 Lane = Callable[[FloatArray, Any, Reduction, "FloatArray | None"], Any]
 
 
@@ -1456,11 +1456,11 @@ def plain_call(
     """Return the call as a :class:`PlainCall` if it needs no preparation, else None.
 
     A plain categorical call: logits with at least one row and two axes, a plain
-    ``ndarray`` of a real dtype; integer labels of the batch shape, all in ``[0, C)``;
-    every option but the reduction and the class axis at its neutral value (None, or 0
-    for ``label_smoothing``, ``z_loss`` and ``gamma``); probabilities (not
-    `from_logits`) of a floating dtype (others warn on the general path). A plain
-    binary call (not `categorical`): see :func:`_plain_elements`. With the classes on the last axis
+    ``ndarray`` of a real dtype (probabilities, not `from_logits`: a floating dtype;
+    others warn on the general path); integer labels of the batch shape, all in ``[0,
+    C)``; every option but the reduction and the class axis at its neutral value (None,
+    or 0 for ``label_smoothing``, ``z_loss`` and ``gamma``). A plain binary call (not
+    `categorical`): see :func:`_plain_elements`. With the classes on the last axis
     (or followed by axes of length 1), the logits come back as ``(N, C)`` rows in the
     computation dtype (converted as :func:`prepare` converts them; a view where
     possible) and the labels as ``N`` integers (a view where possible). With the classes
