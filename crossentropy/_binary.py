@@ -355,9 +355,10 @@ def _plain_binary(
 
     A plain binary call (see :func:`crossentropy._prepare.plain_call`): flat float32 or
     float64 values, a flat target (bools, integers or floats), no weights, masks or
-    smoothing, the default ``eps``. Returns the losses for ``"none"``, else their float64 sum; None
-    where a block raised :class:`Unfit` (the general path then takes the call). Blocks
-    are fixed by the size, and so is every result, whatever the thread count.
+    smoothing, the default ``eps``. Returns the losses for ``"none"``, else their
+    float64 sum; None where a block raised :class:`Unfit` (the general path then takes
+    the call). Blocks are fixed by the size, and so is every result, whatever the
+    thread count.
     """
     dtype = values.dtype
     size = values.size
@@ -412,10 +413,11 @@ def plain_binary_cross_entropy_with_logits(
 
     and where `grad` is given, ``s ((1 - t) \operatorname{sigmoid}(x) - t
     \operatorname{sigmoid}(-x))``, each sigmoid ``1 / (1 + e^{-|x|})`` or ``e^{-|x|}
-    / (1 + e^{-|x|})`` by the sign of ``x`` (the larger of ``[x >= 0] / (1 + e^{-|x|})``
-    and the other, one pass instead of three). A block whose losses are not all finite
-    (infinite or NaN logits, whose terms of weight 0 the general path leaves out), or a
-    target out of range, hands the call to the general path.
+    / (1 + e^{-|x|})`` by the sign of ``x``: the larger of ``[x >= 0] / (1 +
+    e^{-|x|})`` and ``e^{-|x|} / (1 + e^{-|x|})`` (one pass for the general path's
+    three, the same value). A block whose losses are not all finite (infinite or NaN
+    logits, whose terms of weight 0 the general path leaves out), or a target out of
+    range, hands the call to the general path.
     """
     return _plain_binary(_plain_logits_block, logits, target, reduction, grad)
 
@@ -477,11 +479,12 @@ def plain_binary_cross_entropy(
 
         \ell = -\bigl(t \log q + (1 - t) \operatorname{log1p}(-q)\bigr),
 
-    the formula of the general path, each term picked exactly by its 0/1 factor, and
-    where `grad` is given, ``s ((1 - t) / (1 - q) - t / q)`` (0 where ``p`` is clipped),
-    with ``s = 1/N`` for the mean. Blocks check what the general path checks: a target
-    other than 0 or 1, or a probability outside ``[0, 1]`` or NaN, hands the call to the
-    general path, which raises. ``q`` is ``p`` itself in blocks that need no clipping.
+    the formula of the general path, bit for bit (a target of 0 or 1 picks one term
+    exactly), and where `grad` is given, ``s ((1 - t) / (1 - q) - t / q)`` (0 where
+    ``p`` is clipped), with ``s = 1/N`` for the mean. Blocks check what the general
+    path checks: an integer target other than 0 or 1, a float target or a probability
+    outside ``[0, 1]`` or NaN hands the call to the general path, which raises. ``q``
+    is ``p`` itself in blocks that need no clipping.
     """
     return _plain_binary(_plain_probabilities_block, probs, target, reduction, grad)
 
