@@ -1,6 +1,7 @@
 """Time ``crossentropy.log_loss`` against ``sklearn.metrics.log_loss``, interleaved.
 
-1,000,000 x 10 float64 probabilities (Dirichlet rows) with integer labels in [0, 10);
+1,000,000 x 10 float64 probabilities (Dirichlet rows) with integer labels in [0, 10),
+or with ``--column`` a binary problem's 1-D column of the positive class's probabilities;
 for each thread count of this package (``crossentropy.num_threads``; scikit-learn's
 ``log_loss`` runs on one), the two calls take turns for a number of repeats after a
 warm-up call each, and the best time of each is kept. Prints both times, the ratio
@@ -8,7 +9,7 @@ scikit-learn / crossentropy and the relative difference of the two values. Needs
 scikit-learn. Usage::
 
     python benchmarks/log_loss_speed.py [--rows 1000000] [--classes 10] [--repeats 5]
-                                        [--threads 1,2]
+                                        [--threads 1,2] [--column]
 """
 
 from __future__ import annotations
@@ -48,16 +49,26 @@ def main():
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
+        "--column",
+        action="store_true",
+        help="a binary problem: y_proba is the 1-D column of the positive class",
+    )
+    parser.add_argument(
         "--threads",
         default=str(ce.get_num_threads()),
         help="comma-separated thread counts of crossentropy (default: the current one)",
     )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    y_proba = rng.dirichlet(np.ones(args.classes), size=args.rows)
-    y_true = rng.integers(0, args.classes, size=args.rows)
+    classes = 2 if args.column else args.classes
+    y_proba = rng.dirichlet(np.ones(classes), size=args.rows)
+    y_true = rng.integers(0, classes, size=args.rows)
+    shape = f"{args.rows} x {classes}"
+    if args.column:
+        y_proba = np.ascontiguousarray(y_proba[:, 1])
+        shape = f"{args.rows} (the positive class's column)"
     print(
-        f"{args.rows} x {args.classes} float64, best of {args.repeats} interleaved; "
+        f"{shape} float64, best of {args.repeats} interleaved; "
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, {cores} cores, "
         f"load average {os.getloadavg()[0]:.1f}"
     )

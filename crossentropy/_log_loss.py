@@ -13,9 +13,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._categorical import _from_probabilities, plain_probabilities
+from ._categorical import _PLAIN_BLOCK_ELEMENTS, _from_probabilities, plain_probabilities
 from ._dispatch import evaluate
-from ._prepare import Loss
+from ._prepare import Loss, run_lane_blocks
+from ._reduction import reduce_sum
+from ._threads import scratch
+from ._types import Reduction
 from ._validation import (
     as_real_array,
     check_return_flag,
@@ -25,6 +28,10 @@ from ._validation import (
 )
 
 __all__ = ["log_loss"]
+
+# Probabilities of a block of a 1-D column (see _column_loss): as many as the rows of a
+# block of the stacked rows' lane, whose sums, and so results, it gives bit for bit.
+_COLUMN_BLOCK = _PLAIN_BLOCK_ELEMENTS // 2
 
 _Y_PROBA = Loss(
     function="log_loss",
@@ -36,10 +43,12 @@ _Y_PROBA = Loss(
 
 
 def _as_probabilities(y_proba: object) -> np.ndarray[Any, Any]:
-    """Return `y_proba` as a floating (n, C) array; a 1-D or (n, 1) one becomes (n, 2).
+    """Return `y_proba` as a floating (n, C) array, or a 1-D or (n, 1) one as its column.
 
     Integers and bools become float64; float16, float32 and float64 are kept (float16
-    is then computed in float32, clipped at float16's eps).
+    is then computed in float32, clipped at float16's eps). A column, the probabilities
+    of the positive class, is checked to lie in [0, 1] here; the caller stacks it into
+    rows ``[1 - p, p]`` where :func:`_column_loss` does not take it.
     """
     array = as_real_array(y_proba, "y_proba")
     if array.dtype.kind in "biu":
@@ -57,7 +66,45 @@ def _as_probabilities(y_proba: object) -> np.ndarray[Any, Any]:
         return array
     positive = array.reshape(-1)
     check_unit_interval(positive, "y_proba", None)
-    return np.stack([1 - positive, positive], axis=1)
+    return positive
+
+
+def _column_loss(positive: np.ndarray[Any, Any], indices: Any, reduction: Reduction) -> Any:
+    """Return the loss of a 1-D `positive` column of checked probabilities, or None.
+
+    The numbers of the stacked rows ``[1 - p, p]`` through the categorical lane
+    (:func:`crossentropy._categorical.plain_probabilities`), bit for bit: each row's
+    picked probability is ``1 - p`` or ``p`` exactly, clipped and logged as there, in
+    blocks of as many rows; but without the stacked array, a block of the column at a
+    time. `indices` are the class
+    indices, 0 or 1. Returns None for what the stacked rows' path should take (float16,
+    which is computed in float32 there; a column that is not C-contiguous).
+    """
+    dtype = positive.dtype
+    if dtype.itemsize not in (4, 8) or not positive.flags.c_contiguous:
+        return None
+    size = positive.size
+    block = _COLUMN_BLOCK
+    low = dtype.type(np.finfo(dtype).eps)
+    high = 1 - low
+
+    def compute(start: int, stop: int) -> float:
+        p = positive[start:stop]
+        complement, target, picked = scratch("log-loss-column", (3, min(block, size)), dtype)[
+            :, : stop - start
+        ]
+        np.subtract(1, p, out=complement)  # the stacked rows' first column
+        np.copyto(target, indices[start:stop], casting="unsafe")
+        np.multiply(target, p, out=picked)
+        np.subtract(1, target, out=target)
+        complement *= target
+        picked += complement  # p or 1 - p, exactly: the other term is 0
+        np.clip(picked, low, high, out=picked)
+        np.log(picked, out=picked)
+        return -float(np.add.reduce(picked, dtype=np.float64))
+
+    summed = run_lane_blocks(compute, size, block, 1, None)
+    return reduce_sum(summed, reduction, size, dtype)
 
 
 def _as_labels(y_true: object) -> tuple[np.ndarray[Any, Any], int | None]:
@@ -157,6 +204,8 @@ def _present_classes(
     low, high = value_bounds(y_true)
     if low < 0 or high >= n_columns:
         return None
+    if (low, high) == (0, 1) and n_columns == 2:  # both classes are present: no count
+        return np.arange(2), y_true
     counts = np.bincount(y_true.astype(np.intp, copy=False), minlength=n_columns)
     # When a class is missing, the classes present are fewer than the columns: the
     # caller raises, and the indices are never used.
@@ -302,9 +351,10 @@ def log_loss(
     >>> ce.log_loss([1, 2, 2], y_proba, labels=[1, 2, 3])
     0.3566...
     """
-    reduction = "mean" if check_return_flag(normalize, "normalize") else "sum"
+    reduction: Reduction = "mean" if check_return_flag(normalize, "normalize") else "sum"
     probabilities = _as_probabilities(y_proba)
-    n_samples, n_columns = probabilities.shape
+    n_samples = probabilities.shape[0]
+    n_columns = probabilities.shape[1] if probabilities.ndim == 2 else 2
     labels_true, indicator_columns = _as_labels(y_true)
     _check_lengths(labels_true, probabilities)
     weight = _check_sample_weight(sample_weight, n_samples)
@@ -338,6 +388,11 @@ def log_loss(
         if labels is None:
             msg += ", or pass every class with labels="
         raise ValueError(msg)
+    if probabilities.ndim == 1:
+        column = None if weight is not None else _column_loss(probabilities, indices, reduction)
+        if column is not None:
+            return float(column)
+        probabilities = np.stack([1 - probabilities, probabilities], axis=1)
     eps = np.finfo(np.float16).eps if probabilities.dtype == np.float16 else None
     options = {
         "reduction": reduction,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
-from crossentropy import ProbabilitySumWarning, _categorical
+from crossentropy import ProbabilitySumWarning, _categorical, _log_loss
 from crossentropy._prepare import plain_call
 
 from . import losses, reference
@@ -223,3 +223,57 @@ def test_log_loss_takes_the_lane_with_its_own_names(rng):
     probs[2600, 1] = 1.5
     with pytest.raises(ValueError, match=r"y_proba must lie in \[0, 1\]"):
         ce.log_loss(labels, probs)
+
+
+@pytest.fixture
+def small_column_blocks(monkeypatch):
+    """Blocks of a few hundred rows for both the stacked rows and the 1-D column."""
+    monkeypatch.setattr(_categorical, "_PLAIN_BLOCK_ELEMENTS", SMALL_BLOCK_ELEMENTS)
+    monkeypatch.setattr(_log_loss, "_COLUMN_BLOCK", SMALL_BLOCK_ELEMENTS // 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.usefixtures("small_column_blocks")
+def test_log_loss_of_a_column_gives_the_stacked_rows_bits(rng, dtype, normalize):
+    positive = rng.random(3000).astype(dtype)
+    positive[:4] = [0.0, 1.0, 0.0, 1.0]  # clipped, either label
+    y_true = np.arange(3000) % 2
+    stacked = np.stack([1 - positive, positive], axis=1)
+    got = ce.log_loss(y_true, positive, normalize=normalize)
+    assert got == ce.log_loss(y_true, stacked, normalize=normalize)
+    reduction = "mean" if normalize else "sum"
+    expected = reference.categorical(stacked, y_true, logits=False, reduction=reduction)
+    assert got == pytest.approx(expected, rel=1e-13 if dtype == np.float64 else 2e-6)
+    # Labels of any kind, and a column of shape (n, 1).
+    named = np.array(["no", "yes"])[y_true]
+    assert ce.log_loss(named, positive[:, None], normalize=normalize) == got
+
+
+@pytest.mark.usefixtures("small_column_blocks")
+def test_log_loss_of_a_column_off_its_lane(rng):
+    positive = rng.random(3000)
+    y_true = np.arange(3000) % 2
+    stacked = np.stack([1 - positive, positive], axis=1)
+    weight = rng.random(3000)
+    for args, kwargs in [
+        ((y_true, positive[::-1]), {}),  # not C-contiguous
+        ((y_true, positive.astype(np.float16)), {}),  # computed in float32, eps of float16
+        ((y_true, positive), {"sample_weight": weight}),
+    ]:
+        column = args[1]
+        rows = np.stack([1 - column, column], axis=1)
+        assert ce.log_loss(*args, **kwargs) == ce.log_loss(args[0], rows, **kwargs)
+    assert _log_loss._column_loss(positive[::-1], y_true, "mean") is None
+    expected = reference.categorical(stacked, y_true, logits=False, sample_weight=weight)
+    assert ce.log_loss(y_true, positive, sample_weight=weight) == pytest.approx(expected, rel=1e-13)
+    positive[2500] = 1.5
+    with pytest.raises(ValueError, match=r"y_proba must lie in \[0, 1\]"):
+        ce.log_loss(y_true, positive)
+
+
+def test_log_loss_of_a_column_allocates_no_stacked_rows(rng):
+    positive = rng.random(2_000_000)  # 16 MiB
+    y_true = (rng.random(positive.size) < 0.5).astype(np.int64)
+    peak = losses.second_call_peak(lambda: ce.log_loss(y_true, positive))
+    assert peak < positive.nbytes / 16
