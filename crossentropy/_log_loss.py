@@ -76,9 +76,9 @@ def _column_loss(positive: np.ndarray[Any, Any], indices: Any, reduction: Reduct
     (:func:`crossentropy._categorical.plain_probabilities`), bit for bit: each row's
     picked probability is ``1 - p`` or ``p`` exactly, clipped and logged as there, in
     blocks of as many rows; but without the stacked array, a block of the column at a
-    time. `indices` are the class
-    indices, 0 or 1. Returns None for what the stacked rows' path should take (float16,
-    which is computed in float32 there; a column that is not C-contiguous).
+    time. `indices` are the class indices, 0 or 1. Returns None for what the stacked
+    rows' path should take (float16, which is computed in float32 there; a column that
+    is not C-contiguous).
     """
     dtype = positive.dtype
     if dtype.itemsize not in (4, 8) or not positive.flags.c_contiguous:
