@@ -22,6 +22,7 @@ from ._data import (
     PASSES,
     THREADS,
     Pinned,
+    binary,
     categorical_logits,
     categorical_probabilities,
     extra_memory,
@@ -133,6 +134,29 @@ class CategoricalWithProbabilities(Pinned):
         return extra_memory(self._call, self.probs.nbytes)
 
     track_extra_memory.unit = "fraction of the probabilities"
+
+
+class LogLoss(Pinned):
+    """scikit-learn's ``log_loss`` API: 200000x10 rows, or a binary problem's 2M column."""
+
+    params = (["rows", "column"], THREADS)
+    param_names = ["y_proba", "threads"]
+
+    def setup(self, y_proba, threads):
+        self.pin(threads)
+        if y_proba == "rows":
+            self.y_proba, self.y_true = categorical_probabilities(200_000, 10, "float64")
+        else:
+            self.y_proba, target = binary(2_000_000, "float64", logits=False)
+            self.y_true = target.astype(np.int64)
+
+    def time_log_loss(self, y_proba, threads):
+        ce.log_loss(self.y_true, self.y_proba)
+
+    def track_extra_memory(self, y_proba, threads):
+        return extra_memory(lambda: ce.log_loss(self.y_true, self.y_proba), self.y_proba.nbytes)
+
+    track_extra_memory.unit = "fraction of y_proba"
 
 
 @functools.cache
