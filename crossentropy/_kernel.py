@@ -1451,11 +1451,14 @@ def _label_referenced_block(
     at_label += rows
     unshifted = _unshifted_sums(logits, work, flat, at_label, values, by_row=False)
     if not unshifted:
-        # Shifted by x_y: e^(x_c - x_y), exactly 1 at the label.
-        at_image = positions[1, :n]
-        np.multiply(labels, span, out=at_image)
-        at_image += start
-        at_image += rows
+        # Shifted by x_y: e^(x_c - x_y), exactly 1 at the label. The labels' positions in
+        # the image are their positions in the gradient, where the work is the gradient.
+        at_image = at_label
+        if grad is None:
+            at_image = positions[1, :n]
+            np.multiply(labels, span, out=at_image)
+            at_image += start
+            at_image += rows
         _, others, spare = values
         label_logits = np.take(image.reshape(-1), at_image, out=spare)
         np.subtract(logits, label_logits, out=work)
