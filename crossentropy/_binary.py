@@ -9,7 +9,16 @@ import numpy as np
 import numpy.typing as npt
 
 from ._dispatch import evaluate
-from ._prepare import Loss, Prepared, Unfit, buffered_part, run_lane_blocks, weighted_product
+from ._prepare import (
+    Loss,
+    Prepared,
+    Unfit,
+    buffered_part,
+    inside_unit_interval,
+    labels_in_range,
+    run_lane_blocks,
+    weighted_product,
+)
 from ._threads import run_in_ranges, scratch
 from ._types import (
     BinaryFocalOptions,
@@ -387,13 +396,10 @@ def _read_targets(target: Any, out: FloatArray) -> None:
     """
     kind = target.dtype.kind
     if kind == "f":
-        if not (target.min() >= 0 and target.max() <= 1):  # NaN fails both
+        if not inside_unit_interval(target, None):
             raise Unfit
-    elif kind != "b":
-        # Viewed as unsigned, an integer is below 2 where it is 0 or 1; a negative one is not.
-        unsigned = target.view(f"u{target.itemsize}") if kind == "i" else target
-        if unsigned.max() > 1:
-            raise Unfit
+    elif kind != "b" and not labels_in_range(target, 2):  # booleans are 0 or 1
+        raise Unfit
     np.copyto(out, target, casting="unsafe")
 
 

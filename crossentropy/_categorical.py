@@ -9,12 +9,13 @@ import numpy.typing as npt
 
 from ._dispatch import evaluate
 from ._focal import softmax_focal_loss
-from ._kernel import plain_cross_entropy, softmax_cross_entropy
+from ._kernel import plain_cross_entropy, row_indices, softmax_cross_entropy
 from ._prepare import (
     Loss,
     Prepared,
     Unfit,
     buffered_part,
+    inside_unit_interval,
     part,
     run_lane_blocks,
     weighted_product,
@@ -30,6 +31,7 @@ from ._types import (
     LossValue,
     Reduction,
 )
+from ._validation import rows_off_one
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -171,7 +173,7 @@ def _probability_block(
     if gathered:
         # In this thread's buffers, kept from call to call: positions and row weights.
         positions = scratch("probability-positions", (stop - start,), np.dtype(np.intp))
-        np.multiply(np.arange(stop - start), rows.shape[1], out=positions)
+        np.multiply(row_indices(stop - start), rows.shape[1], out=positions)
         positions += labels
         picked = np.take(rows, positions)
         weights = 1.0 if call.class_weight is None else call.class_weight[labels]
@@ -266,21 +268,19 @@ def _plain_probability_block(
     """
     n, n_classes = rows.shape
     dtype = rows.dtype
-    eps = np.finfo(dtype).eps
-    if not (rows.min() >= 0 and rows.max() <= 1):  # NaN fails both
+    if not inside_unit_interval(rows, None):
         raise Unfit
     # In this thread's buffers: the row sums, the labels' probabilities, their positions.
     sums, picked = scratch("probability-rows", (2, n), dtype)
     positions = scratch("probability-positions", (n,), np.dtype(np.intp))
-    # The row sums as the general path's check forms them (rows @ ones), and its tolerance.
+    # The row sums and their check as the general path's (_check_probability_rows).
     np.matmul(rows, np.ones(n_classes, dtype), out=sums)
-    tolerance = np.sqrt(eps)
-    if not (sums.min() >= 1 - tolerance and sums.max() <= 1 + tolerance):
+    if rows_off_one(sums, None)[0]:
         raise Unfit
-    np.multiply(np.arange(n), n_classes, out=positions)
+    np.multiply(row_indices(n), n_classes, out=positions)
     positions += labels.astype(np.intp, copy=False)  # any integer dtype, a block at a time
     np.take(rows, positions, out=picked)
-    low = dtype.type(eps)
+    low = dtype.type(np.finfo(dtype).eps)
     high = 1 - low
     clipped = np.clip(picked, low, high, out=None if grad is not None else picked)
     if grad is not None:

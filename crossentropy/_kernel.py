@@ -95,6 +95,7 @@ __all__ = [
     "class_tile_gradient",
     "class_tiles_losses",
     "plain_cross_entropy",
+    "row_indices",
     "softmax_cross_entropy",
     "work_elements",
 ]
@@ -114,7 +115,7 @@ _LABEL_REFERENCED_BLOCK_ELEMENTS = 1 << 19
 _UNSHIFTED_ELEMENTS = 1 << 14
 # Plain calls of up to this many elements skip the runtime and its kept buffers.
 _TINY_ELEMENTS = 1 << 15
-# Row indices of blocks (see _row_indices): grown to the largest block seen, never written.
+# Row indices of blocks (see row_indices): grown to the largest block seen, never written.
 _ROW_INDICES = [np.arange(1 << 12)]
 _ROW_INDICES[0].flags.writeable = False
 # Rows of the per-row work buffer of a block (see _Block): the row maxima, then the
@@ -215,7 +216,7 @@ def _row_offsets(n: int, n_classes: int) -> Any:
 
     Kept for the few shapes of a training loop's small blocks (``_OFFSET_ROWS``).
     """
-    offsets = _row_indices(n) * n_classes
+    offsets = row_indices(n) * n_classes
     offsets.flags.writeable = False
     return offsets
 
@@ -256,7 +257,7 @@ class _Block:
     def __init__(self, start: int, stop: int, values: Any, indices: Any) -> None:
         self.start = start
         self.stop = stop
-        self.rows = _row_indices(stop - start)
+        self.rows = row_indices(stop - start)
         self.values = values
         self.indices = indices
         self.marks: Any = None
@@ -278,7 +279,7 @@ def _times(weight: Any, values: Any, out: Any, *, positive: bool) -> Any:
     return weighted_product(weight, values, out=out)
 
 
-def _row_indices(n: int) -> Any:
+def row_indices(n: int) -> Any:
     """Return ``arange(n)``, read-only: a view of one array kept for every call and thread."""
     rows = _ROW_INDICES[0]
     if rows.size < n:
@@ -1190,7 +1191,7 @@ def _plain_block(
             raise Unfit
     # Flat positions (a single row's are its columns): indexing a flat view costs a
     # fraction of a gather by (row, column), and of np.take.
-    rows = _row_indices(n)
+    rows = row_indices(n)
     top = block.argmax(axis=1)
     if n == 1:
         at_top, at_label = top, labels
@@ -1293,7 +1294,7 @@ def _label_referenced_rows(
     by the maxima.
     """
     n, n_classes = block.shape
-    at_label = np.multiply(_row_indices(n), n_classes, out=positions[:n])
+    at_label = np.multiply(row_indices(n), n_classes, out=positions[:n])
     at_label += labels
     flat = work.reshape(-1)
     values = per_row[:, :n]
@@ -1435,7 +1436,7 @@ def _label_referenced_block(
     n = labels.shape[0]
     stop = start + n
     logits = image[:, start:stop]
-    rows = _row_indices(n)
+    rows = row_indices(n)
     values = buffer[:3, :n]
     # Flat positions of the labels in the work array.
     at_label = positions[0, :n]

@@ -81,6 +81,8 @@ __all__ = [
     "evaluate_plain",
     "flat",
     "in_blocks",
+    "inside_unit_interval",
+    "labels_in_range",
     "make_plan",
     "part",
     "plain_call",
@@ -829,7 +831,7 @@ def _check_in_blocks(
         raise AssertionError(msg)
 
 
-def _inside_unit_interval(values: np.ndarray[Any, Any], counted: Any) -> bool:
+def inside_unit_interval(values: np.ndarray[Any, Any], counted: Any) -> bool:
     """Return whether the `counted` values (rows, for ``(n, C)`` values) lie in [0, 1]."""
     if counted is not None:
         values = values[counted]
@@ -882,7 +884,7 @@ def _check_probability_rows(rows: FloatArray, name: str, counted: Any) -> None:
     def check(start: int, stop: int) -> tuple[bool, int, Any]:
         block = rows[start:stop]
         counted_block = buffered_part(counted, start, stop, "check-counted")
-        valid = _inside_unit_interval(block, counted_block)
+        valid = inside_unit_interval(block, counted_block)
         sums = block @ ones
         off, example = rows_off_one(sums, counted_block)
         return valid, off, example
@@ -962,7 +964,7 @@ def _check_binary_probabilities(plan: Plan, values: FloatArray, counted: Counted
         return
     _check_in_blocks(
         plan,
-        lambda start, stop: _inside_unit_interval(
+        lambda start, stop: inside_unit_interval(
             values[start:stop], buffered_part(counted, start, stop, "check-counted")
         ),
         lambda: check_unit_interval(values, name, counted.whole()),
@@ -1418,7 +1420,7 @@ def _plain_options(options: dict[str, Any], ndim: int) -> tuple[Reduction, int] 
     return reduction, axis  # type: ignore[return-value]  # one of _REDUCTIONS
 
 
-def _labels_in_range(labels: np.ndarray[Any, Any], n_classes: int) -> bool:
+def labels_in_range(labels: np.ndarray[Any, Any], n_classes: int) -> bool:
     """Whether integer `labels` all lie in ``[0, n_classes)``.
 
     One reduction checks both ends: viewed as unsigned, a negative label is >= C. A
@@ -1493,7 +1495,7 @@ def plain_call(
     if (
         target.shape != batch_shape
         or (span > 1 and not first.flags.c_contiguous)
-        or not _labels_in_range(target, n_classes)
+        or not labels_in_range(target, n_classes)
     ):
         return None
     logits: FloatArray = first.astype(computation_dtype(first.dtype), copy=False)
