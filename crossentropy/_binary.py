@@ -16,6 +16,7 @@ from ._prepare import (
     buffered_part,
     inside_unit_interval,
     labels_in_range,
+    lane_outputs,
     run_lane_blocks,
     weighted_product,
 )
@@ -372,8 +373,7 @@ def _plain_binary(
     dtype = values.dtype
     size = values.size
     block = _PLAIN_BLOCK_BYTES // dtype.itemsize
-    losses = np.empty(size, dtype) if reduction == "none" else None
-    scale = dtype.type(1.0 / size if reduction == "mean" else 1.0)
+    losses, scale = lane_outputs((size,), reduction, dtype)
 
     def compute(start: int, stop: int) -> float:
         buffers = scratch("binary", (_PLAIN_ROWS, min(block, size)), dtype)

@@ -16,6 +16,7 @@ from ._prepare import (
     Unfit,
     buffered_part,
     inside_unit_interval,
+    lane_outputs,
     part,
     run_lane_blocks,
     weighted_product,
@@ -244,8 +245,7 @@ def plain_probabilities(
     n_rows, n_classes = probs.shape
     dtype = probs.dtype
     block_rows = max(1, _PLAIN_BLOCK_ELEMENTS // n_classes)
-    losses = np.empty(n_rows, dtype) if reduction == "none" else None
-    scale = dtype.type(1.0 / n_rows if reduction == "mean" else 1.0)
+    losses, scale = lane_outputs((n_rows,), reduction, dtype)
 
     def compute(start: int, stop: int) -> float:
         return _plain_probability_block(

@@ -85,7 +85,7 @@ from typing import Any
 
 import numpy as np
 
-from ._prepare import Prepared, RowParts, Unfit, run_lane, weighted_product, whole
+from ._prepare import Prepared, RowParts, Unfit, lane_outputs, run_lane, weighted_product, whole
 from ._threads import run_in_ranges, scratch
 from ._types import FloatArray, Reduction
 
@@ -1108,11 +1108,9 @@ def plain_cross_entropy(
     whatever the thread count (``granule``), and so is every result, bit for bit.
     """
     dtype = values.dtype
-    # The factor s of the gradient, 1 / N for the mean, as gradient_scale gives it.
-    scale = None
-    if grad is not None:
-        scale = dtype.type(1.0 / labels.size if reduction == "mean" else 1.0)
-    losses = np.empty(labels.shape, dtype=dtype) if reduction == "none" else None
+    losses, scale = lane_outputs(labels.shape, reduction, dtype)
+    if grad is None:
+        scale = None  # no gradient to form
     if values.ndim == 3:
         return _plain_class_major(values, labels, grad, scale=scale, losses=losses)
     n_rows, n_classes = values.shape

@@ -83,6 +83,7 @@ __all__ = [
     "in_blocks",
     "inside_unit_interval",
     "labels_in_range",
+    "lane_outputs",
     "make_plan",
     "part",
     "plain_call",
@@ -415,6 +416,19 @@ Lane = Callable[[FloatArray, Any, Reduction, "FloatArray | None"], Any]
 
 class Unfit(Exception):
     """Raised by a block of a lane that hands its call to the general path."""
+
+
+def lane_outputs(
+    shape: tuple[int, ...], reduction: Reduction, dtype: np.dtype[Any]
+) -> tuple[FloatArray | None, Any]:
+    """Return a lane's per-row losses (for ``"none"``, else None) and its gradient's factor.
+
+    The factor ``s`` is :func:`gradient_scale`'s for a call of ``N >= 1`` unweighted rows,
+    ``1 / N`` for the mean and 1 otherwise, without its checks, which a small call feels.
+    """
+    losses = np.empty(shape, dtype=dtype) if reduction == "none" else None
+    size = math.prod(shape)
+    return losses, dtype.type(1.0 / size if reduction == "mean" else 1.0)
 
 
 def run_lane(
